@@ -1,0 +1,67 @@
+"""esrprof: efficiency profiling of PyTorch super-resolution models, to the NTIRE ESR protocol.
+
+    >>> import esrprof
+    >>> counts = esrprof.count(model, (1, 3, 256, 256))
+    >>> counts.ntire2022.macs, counts.complete.macs
+
+Heavy modules (fvcore, thop, pandas, matplotlib) load only where they are used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from esrprof._version import __version__
+from esrprof.errors import (
+    CheckpointError,
+    DataError,
+    EsrprofError,
+    InputShapeError,
+    ModelError,
+    ResultFileError,
+    SpecError,
+    UsageError,
+)
+from esrprof.results import Counts, Result, load_result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from esrprof.api import count, profile
+    from esrprof.loading import load_model
+    from esrprof.monitor import Monitor
+    from esrprof.run import RunConfig, measure
+
+# name -> module; resolved on first use so `import esrprof` stays light.
+_LAZY = {
+    "count": "esrprof.api",
+    "profile": "esrprof.api",
+    "load_model": "esrprof.loading",
+    "measure": "esrprof.run",
+    "RunConfig": "esrprof.run",
+    "Monitor": "esrprof.monitor",
+}
+
+__all__ = [
+    "CheckpointError",
+    "Counts",
+    "DataError",
+    "EsrprofError",
+    "InputShapeError",
+    "ModelError",
+    "Result",
+    "ResultFileError",
+    "SpecError",
+    "UsageError",
+    "__version__",
+    "load_result",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'esrprof' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

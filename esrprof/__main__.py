@@ -1,0 +1,5 @@
+import sys
+
+from esrprof.cli import main
+
+sys.exit(main())

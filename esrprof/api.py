@@ -1,0 +1,77 @@
+"""The public calls. The CLI, the monitor and the pytest plugin all come through here."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from esrprof.counting import engine
+from esrprof.counting.peers import parse_counters, run_peers
+from esrprof.results import Counts, ModelInfo, Result
+
+
+def count(
+    model: nn.Module,
+    input_shape: Sequence[int] = (1, 3, 256, 256),
+    *,
+    counters: str | Iterable[str] = (),
+    backend: str = "auto",
+    dtype: torch.dtype | None = None,
+) -> Counts:
+    """Params, buffers, ntire2022 and complete MACs, activations and convs of one forward.
+
+    Runs on meta tensors by default (no arithmetic, milliseconds at any input size) and leaves
+    the model as it was. ``counters=("fvcore", "thop")`` adds the peers' totals for comparison.
+    """
+    counts = engine.count(model, input_shape, backend=backend, dtype=dtype)
+    names = parse_counters(counters)
+    if names:
+        counts = dataclasses.replace(counts, peers=run_peers(model, counts.input_shape, names))
+    return counts
+
+
+def profile(
+    model: nn.Module,
+    input_shape: Sequence[int] = (1, 3, 256, 256),
+    *,
+    counters: str | Iterable[str] = (),
+    run: Any = None,
+    name: str | None = None,
+    info: ModelInfo | None = None,
+    backend: str = "auto",
+) -> Result:
+    """Counts, and with ``run=RunConfig(...)`` latency, memory and quality, as one Result."""
+    counts = count(model, input_shape, counters=counters, backend=backend)
+    info = info or ModelInfo(name=name or type(model).__name__, class_name=type(model).__name__)
+    if name and info.name != name:
+        info = dataclasses.replace(info, name=name)
+    run_result = None
+    if run is not None:
+        from esrprof.run import measure
+
+        run_result = measure(model, run)
+        environment = dict(getattr(run_result, "environment", {}) or {})
+    else:
+        from esrprof.environment import collect
+
+        environment = collect(device="cpu", dtype=str(counts_dtype(model)))
+    return Result(
+        model=info,
+        input_shape=counts.input_shape,
+        counts=counts,
+        run=run_result,
+        environment=environment,
+    )
+
+
+def counts_dtype(model: nn.Module) -> str:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(
+                p.dtype, str(p.dtype).replace("torch.", "")
+            )
+    return "fp32"

@@ -1,0 +1,126 @@
+"""``esrprof profile SPEC``: the efficiency card of one model class."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from esrprof.cli._common import add_command
+from esrprof.errors import InputShapeError
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1,3,256,256`` (any rank), or ``HxW`` / ``H,W`` shorthand for 1x3xHxW."""
+    raw = text.lower().replace("x", ",").replace(" ", "")
+    try:
+        dims = tuple(int(d) for d in raw.split(",") if d)
+    except ValueError:
+        raise InputShapeError(f"--input-shape {text!r}: expected integers like 1,3,256,256") \
+            from None
+    if not dims or any(d <= 0 for d in dims):
+        raise InputShapeError(f"--input-shape {text!r}: dimensions must be positive")
+    if len(dims) == 2:
+        dims = (1, 3, *dims)
+    return dims
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub,
+        "profile",
+        help="efficiency card of a model: params, FLOPs, activations, convs (and --run)",
+        description="Count (and with --run, time) a model given as FILE.py:Class or "
+        "package.module:Class.",
+    )
+    p.add_argument("spec", help="FILE.py:Class or package.module:Class")
+    p.add_argument("--kwargs", default=None, metavar="JSON",
+                   help="constructor arguments as a JSON object")
+    p.add_argument("--weights", default=None, metavar="CKPT",
+                   help="checkpoint loaded with torch.load(weights_only=True), strict=True")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="allow a checkpoint that needs pickle (only for files you trust)")
+    p.add_argument("--input-shape", default="1,3,256,256", metavar="N,C,H,W",
+                   help="input to count on (default 1,3,256,256, the challenge's)")
+    p.add_argument("--counters", default=None, metavar="NAMES",
+                   help="peer counters to run beside ours: fvcore,thop or all")
+    p.add_argument("--per-layer", nargs="?", type=int, const=15, default=None, metavar="N",
+                   help="show the top N layers by MACs (default 15)")
+    p.add_argument("--backend", choices=("auto", "fake", "real"), default="auto",
+                   help="auto: shapes only, one real forward if the model needs values")
+    p.add_argument("--name", default=None, help="name to record (default: the class name)")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the full result here")
+    try:
+        from esrprof.cli import run_options
+    except ImportError:  # pragma: no cover - run support not installed
+        run_options = None
+    if run_options is not None:
+        run_options.add_run_arguments(p)
+    p.set_defaults(func=run, _run_options=run_options)
+
+
+def _registry_entry(spec: str) -> Any:
+    """The reference-model entry a spec points at, for pixel range and scale defaults."""
+    try:
+        from reference_models.registry import REGISTRY
+    except ImportError:
+        return None
+    target, _, cls = spec.rpartition(":")
+    for entry in REGISTRY.values():
+        if entry.cls != cls:
+            continue
+        if target == entry.module:
+            return entry
+        if target.endswith(".py") and Path(target).resolve() == entry.path:
+            return entry
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    # imported here so `esrprof --help` stays fast
+    from esrprof import api, render
+    from esrprof.counting.peers import parse_counters
+    from esrprof.loading import load_model, parse_kwargs
+
+    shape = parse_shape(args.input_shape)
+    counters = parse_counters(args.counters) if args.counters else ()
+    run_options = args._run_options
+    run_config = run_options.run_config_from_args(args) if run_options is not None else None
+    loaded = load_model(
+        args.spec,
+        parse_kwargs(args.kwargs),
+        args.weights,
+        allow_pickle=args.allow_pickle,
+        name=args.name,
+    )
+    if run_config is not None:
+        entry = _registry_entry(args.spec)
+        fill: dict[str, Any] = {"trained": args.weights is not None}
+        if getattr(run_config, "pixel_range", None) is None and entry is not None:
+            fill["pixel_range"] = entry.pixel_range
+        if getattr(run_config, "scale", None) is None and entry is not None:
+            fill["scale"] = entry.scale
+        run_config = dataclasses.replace(run_config, **fill)
+    result = api.profile(
+        loaded.model,
+        shape,
+        counters=counters,
+        run=run_config,
+        info=loaded.info,
+        backend=args.backend,
+    )
+    counts = result.counts
+    out = [render.counts_card(result.model, counts), "", render.divergence_summary(counts)]
+    if counts.peers:
+        out += ["", render.peers_table(counts)]
+    if args.per_layer:
+        out += ["", render.layers_table(counts, top=args.per_layer)]
+    if result.run is not None and run_options is not None:
+        out += ["", run_options.render_run(result.run_blocks())]
+    if args.json:
+        path = result.save(args.json)
+        out += ["", f"result written to {path}"]
+    print("\n".join(out), file=sys.stdout)
+    return 0

@@ -1,0 +1,77 @@
+"""Cross-checks: the same model and input through fvcore and thop, beside our count.
+
+Both peers need a real forward (fvcore traces with torch.jit, thop hooks real modules), so they
+run on one real input under the same state guard as our count. A peer that fails gives a note;
+the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from esrprof.errors import UsageError, describe
+from esrprof.results import PeerCount
+from esrprof.state import preserved
+
+
+def _fvcore(model: nn.Module, x: torch.Tensor) -> int:
+    from fvcore.nn import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(model, x)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    # fvcore logs per-op warnings through logging even with the flags above on some paths
+    logger = logging.getLogger("fvcore")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return int(analysis.total())
+    finally:
+        logger.setLevel(level)
+
+
+def _thop(model: nn.Module, x: torch.Tensor) -> int:
+    import thop
+
+    macs, _params = thop.profile(model, inputs=(x,), verbose=False)
+    return int(macs)
+
+
+PEERS: dict[str, Callable[[nn.Module, torch.Tensor], int]] = {"fvcore": _fvcore, "thop": _thop}
+
+
+def parse_counters(text: str | Iterable[str]) -> tuple[str, ...]:
+    """'fvcore,thop', 'all' or a list -> validated names."""
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text)]
+    names = [n for n in names if n]
+    if names == ["all"]:
+        return tuple(PEERS)
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise UsageError(f"unknown counter {unknown[0]!r}; choose from {', '.join(PEERS)}, all")
+    return tuple(dict.fromkeys(names))
+
+
+def run_peers(model: nn.Module, input_shape: Sequence[int], names: Iterable[str]) -> dict[
+    str, PeerCount
+]:
+    out: dict[str, PeerCount] = {}
+    params = list(model.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(tuple(input_shape), generator=gen).to(device, dtype)
+    for name in names:
+        started = time.perf_counter()
+        try:
+            with preserved(model, eval_mode=True), torch.no_grad():
+                macs = PEERS[name](model, x)
+            out[name] = PeerCount(name, macs, time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - a failing peer is a note, not our failure
+            out[name] = PeerCount(name, None, time.perf_counter() - started, describe(exc, 200))
+    return out

@@ -1,0 +1,227 @@
+"""Model specs (``file.py:Class`` or ``package.module:Class``), constructor kwargs and checkpoints.
+
+Checkpoints load with ``torch.load(weights_only=True)``: a file that needs pickle is refused
+unless the caller says it trusts it (``allow_pickle`` / ``--allow-pickle``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import pickle
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from esrprof.errors import CheckpointError, ModelError, SpecError, UsageError, describe
+from esrprof.results import ModelInfo
+
+# Keys under which training frameworks nest the weights (BasicSR, Lightning, plain dicts).
+_WRAPPER_KEYS = ("params", "params_ema", "state_dict", "model_state_dict", "model", "net",
+                 "network", "generator", "g_ema", "ema")
+# Prefixes added by DataParallel / DistributedDataParallel and torch.compile.
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: nn.Module
+    info: ModelInfo
+
+
+def parse_kwargs(text: str | None) -> dict[str, Any]:
+    """``--kwargs`` JSON -> dict; anything but a JSON object is a usage error."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--kwargs is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--kwargs must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def resolve(spec: str) -> Any:
+    """The class (or factory) a spec names."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise SpecError(f"model spec {spec!r} must be FILE.py:Class or package.module:Class")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        module = _import_file(Path(target))
+        where = target
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            if exc.name and target.startswith(exc.name):
+                raise SpecError(f"no module named {target!r}") from None
+            raise ModelError(f"importing {target} failed: {describe(exc)}") from exc
+        except Exception as exc:  # noqa: BLE001 - the user's module raising on import
+            raise ModelError(f"importing {target} failed: {describe(exc)}") from exc
+        where = target
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            classes = sorted(n for n, v in vars(module).items()
+                             if inspect.isclass(v) and issubclass(v, nn.Module)
+                             and v.__module__ == module.__name__)
+            hint = f" (nn.Module classes there: {', '.join(classes)})" if classes else ""
+            raise SpecError(f"{where} has no {attr!r}{hint}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError(f"{spec} is not a class or factory")
+    return obj
+
+
+def _import_file(path: Path) -> Any:
+    if not path.exists():
+        raise SpecError(f"no such file: {path}")
+    if path.suffix != ".py":
+        raise SpecError(f"{path} is not a .py file")
+    resolved = path.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
+    name = f"_esrprof_user_{resolved.stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise SpecError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    # siblings of the file import as they would when the user runs it
+    folder = str(resolved.parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - SyntaxError, ImportError, anything the file raises
+        del sys.modules[name]
+        raise ModelError(f"importing {path} failed: {describe(exc)}") from exc
+    finally:
+        if added:
+            sys.path.remove(folder)
+    return module
+
+
+def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
+    factory = resolve(spec)
+    kwargs = dict(kwargs or {})
+    try:
+        model = factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - the constructor is the user's code
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        name = getattr(factory, "__name__", spec)
+        raise ModelError(f"{name}({args}) failed: {describe(exc)}") from exc
+    if not isinstance(model, nn.Module):
+        raise SpecError(f"{spec} built a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def read_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """A flat state dict from a checkpoint file, unwrapped from the usual containers."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"no such checkpoint: {p}")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=not allow_pickle)
+    except pickle.UnpicklingError as exc:
+        if allow_pickle:
+            raise CheckpointError(f"{p}: unreadable checkpoint ({describe(exc)})") from exc
+        raise CheckpointError(
+            f"{p} needs pickle to load (it stores Python objects, not just tensors); "
+            "if you trust its source, re-run with --allow-pickle"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - truncated zip, not a torch file, ...
+        raise CheckpointError(f"{p}: unreadable checkpoint ({describe(exc)})") from None
+    if isinstance(obj, nn.Module):
+        obj = obj.state_dict()
+    return _unwrap(obj, p)
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    for _ in range(3):  # {"state_dict": {"model": {...}}} and similar
+        if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor)
+                                                    for v in obj.values()):
+            break
+        if isinstance(obj, Mapping):
+            key = next((k for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
+            if key is not None:
+                obj = obj[key]
+                continue
+        raise CheckpointError(f"{path}: no state dict found (top-level: {_describe(obj)})")
+    state = {str(k): v for k, v in obj.items()}
+    for prefix in _PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        keys = list(obj)[:6]
+        return "keys " + ", ".join(map(str, keys)) + (" ..." if len(obj) > 6 else "")
+    return type(obj).__name__
+
+
+def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict(strict=True)`` with a one-line account of any mismatch."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing ({_few(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected ({_few(unexpected)})")
+    if shapes:
+        k = shapes[0]
+        problems.append(
+            f"{len(shapes)} of another shape ({k}: checkpoint {tuple(state[k].shape)}, "
+            f"model {tuple(own[k].shape)})"
+        )
+    if problems:
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}: "
+                              + "; ".join(problems))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: {describe(exc)}") from exc
+
+
+def _few(keys: list[str], n: int = 3) -> str:
+    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
+
+
+def load_model(
+    spec: str,
+    kwargs: Mapping[str, Any] | None = None,
+    weights: str | Path | None = None,
+    *,
+    allow_pickle: bool = False,
+    name: str | None = None,
+) -> LoadedModel:
+    """Build ``spec(**kwargs)`` and, if given, load ``weights`` strictly."""
+    model = build(spec, kwargs)
+    if weights is not None:
+        load_weights(model, read_checkpoint(weights, allow_pickle=allow_pickle), str(weights))
+    cls = type(model).__name__
+    info = ModelInfo(
+        name=name or spec.rpartition(":")[2],
+        spec=spec,
+        kwargs=dict(kwargs or {}),
+        weights=str(weights) if weights is not None else None,
+        class_name=cls,
+    )
+    return LoadedModel(model, info)
+

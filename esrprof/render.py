@@ -1,0 +1,131 @@
+"""Terminal rendering of counts: the challenge's card, the complete count, divergences, peers.
+
+Pure functions from result objects to text; nothing here measures anything.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from tabulate import tabulate
+
+from esrprof.results import Counts, ModelInfo
+
+
+def _g(macs: int) -> str:
+    return f"{macs / 1e9:.2f}"
+
+
+def _m(n: int) -> str:
+    return f"{n / 1e6:.2f}"
+
+
+def counts_card(info: ModelInfo, counts: Counts) -> str:
+    shape = "x".join(map(str, counts.input_shape))
+    how = {
+        "meta": "on meta tensors (no arithmetic)",
+        "fake": "on fake tensors (no arithmetic)",
+        "real": "with one real forward",
+    }.get(counts.backend, counts.backend)
+    lines = [
+        f"{info.name}" + (f"  ({info.spec})" if info.spec and info.spec != info.name else ""),
+        f"input {shape}, counted {how} in {counts.seconds * 1000:.0f} ms",
+    ]
+    if counts.fallback_reason:
+        lines.append(f"  note: shapes alone were not enough ({counts.fallback_reason})")
+    n = counts.ntire2022
+    lines += [
+        "",
+        "NTIRE 2022 convention (FLOPs = multiply-accumulates, as the challenge counted them)",
+        tabulate(
+            [[f"{counts.params / 1e6:.3f}", _g(n.macs), _m(n.activations), n.convs]],
+            headers=["#Params [M]", "FLOPs [G]", "#Acts [M]", "#Conv"],
+            tablefmt="simple",
+            disable_numparse=True,
+        ),
+        f"buffers: {counts.buffers:,} elements (not counted by the challenge)",
+        "",
+    ]
+    lines.append(complete_table(counts))
+    return "\n".join(lines)
+
+
+def complete_table(counts: Counts) -> str:
+    c = counts.complete
+    rows = [[kind, _g(macs)] for kind, macs in sorted(c.macs_by_kind.items(),
+                                                      key=lambda kv: -kv[1])]
+    rows.append(["total", _g(c.macs)])
+    out = [
+        f"Complete count (every aten op): {_g(c.macs)} G MACs = {_g(c.flops)} G FLOPs",
+        tabulate(rows, headers=["MAC kind", "MACs [G]"], tablefmt="simple",
+                 disable_numparse=True),
+    ]
+    if c.elements_by_kind:
+        tallies = ", ".join(f"{k.replace('_', ' ')} {_m(v)} M"
+                            for k, v in sorted(c.elements_by_kind.items(), key=lambda kv: -kv[1]))
+        out.append(f"element tallies (output elements, not MACs): {tallies}")
+    if c.uncounted_ops:
+        ops = ", ".join(f"{op} ×{n}" for op, n in sorted(c.uncounted_ops.items()))
+        out.append(f"ops with no cost formula (their cost is missing from the total): {ops}")
+    return "\n".join(out)
+
+
+def divergence_summary(counts: Counts, top: int = 5) -> str:
+    divs = counts.divergences
+    if not divs:
+        return "Divergences: none — both conventions agree on every layer."
+    total = sum(d.difference for d in divs)
+    groups: dict[str, list] = defaultdict(list)
+    for d in divs:
+        groups[d.reason].append(d)
+    lines = [
+        f"Divergences: ntire2022 - complete = {total / 1e9:+.2f} G over {len(divs)} layer(s)",
+    ]
+    rows = [
+        [len(group), f"{sum(d.difference for d in group) / 1e9:+.3f}", reason]
+        for reason, group in sorted(groups.items(), key=lambda kv: -abs(sum(
+            d.difference for d in kv[1])))
+    ]
+    lines.append(tabulate(rows, headers=["layers", "diff [G]", "why"], tablefmt="simple",
+                          disable_numparse=True))
+    biggest = sorted(divs, key=lambda d: -abs(d.difference))[:top]
+    lines.append("")
+    lines.append(tabulate(
+        [[d.module or "(root)", d.module_type, _m(d.ntire2022_macs), _m(d.complete_macs),
+          f"{d.difference / 1e6:+.2f}"] for d in biggest],
+        headers=["layer", "type", "ntire2022 [M]", "complete [M]", "diff [M]"],
+        tablefmt="simple",
+        disable_numparse=True,
+    ))
+    return "\n".join(lines)
+
+
+def peers_table(counts: Counts) -> str:
+    rows = []
+    for name, peer in counts.peers.items():
+        rel = counts.peer_rel_diff(name)
+        rows.append([
+            name,
+            _g(peer.macs) if peer.macs is not None else "-",
+            f"{rel * 100:+.2f} %" if rel is not None else "-",
+            f"{peer.seconds:.2f}",
+            peer.error or "",
+        ])
+    return "Peers (same model, same input)\n" + tabulate(
+        rows,
+        headers=["counter", "MACs [G]", "vs complete", "time [s]", "note"],
+        tablefmt="simple",
+        disable_numparse=True,
+    )
+
+
+def layers_table(counts: Counts, top: int = 15) -> str:
+    ntire = {r.module: r.macs for r in counts.ntire2022_layers}
+    rows = sorted(counts.ops, key=lambda r: -r.macs)[:top]
+    return f"Top {len(rows)} layers by MACs (complete)\n" + tabulate(
+        [[r.module or "(root)", r.module_type, r.op, r.calls, _g(r.macs),
+          _m(r.output_elements), _g(ntire.get(r.module, 0))] for r in rows],
+        headers=["layer", "type", "op", "calls", "MACs [G]", "out [M]", "ntire2022 [G]"],
+        tablefmt="simple",
+        disable_numparse=True,
+    )
