@@ -16,6 +16,7 @@ baseline after imports and one small warm-up call (VmHWM reset through /proc/sel
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -97,10 +98,8 @@ def memory_child(name: str, size: int) -> None:
     model = IMDN().eval()
     run_method(name, model, 16)  # lazy imports and one-time set-up are not per-count costs
     base = _rss_kib("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):  # reset VmHWM to the current RSS (Linux)
+        Path("/proc/self/clear_refs").write_text("5")
     run_method(name, model, size)
     peak = _rss_kib("VmHWM")
     print(json.dumps({"base_mib": base / 1024, "peak_growth_mib": (peak - base) / 1024}))

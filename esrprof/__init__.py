@@ -47,13 +47,18 @@ __all__ = [
     "EsrprofError",
     "InputShapeError",
     "ModelError",
+    "Monitor",
     "Result",
     "ResultFileError",
+    "RunConfig",
     "SpecError",
     "UsageError",
     "__version__",
+    "count",
+    "load_model",
     "load_result",
-    *_LAZY,
+    "measure",
+    "profile",
 ]
 
 

@@ -65,7 +65,7 @@ def resolve(spec: str) -> Any:
             if exc.name and target.startswith(exc.name):
                 raise SpecError(f"no module named {target!r}") from None
             raise ModelError(f"importing {target} failed: {describe(exc)}") from exc
-        except Exception as exc:  # noqa: BLE001 - the user's module raising on import
+        except Exception as exc:
             raise ModelError(f"importing {target} failed: {describe(exc)}") from exc
         where = target
     obj = module
@@ -104,7 +104,7 @@ def _import_file(path: Path) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - SyntaxError, ImportError, anything the file raises
+    except Exception as exc:
         del sys.modules[name]
         raise ModelError(f"importing {path} failed: {describe(exc)}") from exc
     finally:
@@ -118,7 +118,7 @@ def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     kwargs = dict(kwargs or {})
     try:
         model = factory(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - the constructor is the user's code
+    except Exception as exc:
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         name = getattr(factory, "__name__", spec)
         raise ModelError(f"{name}({args}) failed: {describe(exc)}") from exc
@@ -135,13 +135,14 @@ def read_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> dict[str
     try:
         obj = torch.load(p, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:
-        if allow_pickle:
-            raise CheckpointError(f"{p}: unreadable checkpoint ({describe(exc)})") from exc
+        # weights_only names the Python global it refused; a corrupt file fails on an opcode
+        if allow_pickle or "global" not in str(exc).lower():
+            raise CheckpointError(f"{p}: unreadable checkpoint ({_last_line(exc)})") from None
         raise CheckpointError(
             f"{p} needs pickle to load (it stores Python objects, not just tensors); "
             "if you trust its source, re-run with --allow-pickle"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - truncated zip, not a torch file, ...
+    except Exception as exc:
         raise CheckpointError(f"{p}: unreadable checkpoint ({describe(exc)})") from None
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
@@ -164,6 +165,13 @@ def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
     return state
+
+
+def _last_line(exc: BaseException) -> str:
+    """The informative line of torch's multi-paragraph unpickling errors."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Check the documentation", "Please file"))]
+    return (useful[-1] if useful else type(exc).__name__)[:200]
 
 
 def _describe(obj: Any) -> str:

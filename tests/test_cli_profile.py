@@ -67,7 +67,7 @@ def test_kwargs_reach_the_constructor(capsys):
 
 
 def _err(capsys, *argv):
-    code, out, err = run_cli(capsys, *argv)
+    code, _out, err = run_cli(capsys, *argv)
     lines = [line for line in err.splitlines() if line]
     assert len(lines) == 1, err
     assert lines[0].startswith("esrprof: error: ")
@@ -133,7 +133,7 @@ def test_checkpoint_round_trip_with_wrappers(capsys, tmp_path):
     state = Net().state_dict()
     wrapped = {"params": {f"module.{k}": v for k, v in state.items()}}
     torch.save(wrapped, tmp_path / "w.pth")
-    code, out, err = run_cli(capsys, "profile", IMDN, "--weights", str(tmp_path / "w.pth"),
+    code, _out, err = run_cli(capsys, "profile", IMDN, "--weights", str(tmp_path / "w.pth"),
                              "--input-shape", "8x8")
     assert code == 0, err
 
@@ -166,7 +166,7 @@ def test_pickle_checkpoint_refused_and_flag_named(capsys, tmp_path):
     torch.save({"state_dict": Net().state_dict(), "meta": NotJustTensors()}, tmp_path / "p.pth")
     code, line = _err(capsys, "profile", IMDN, "--weights", str(tmp_path / "p.pth"))
     assert code == 1 and "--allow-pickle" in line
-    code, out, err = run_cli(capsys, "profile", IMDN, "--weights", str(tmp_path / "p.pth"),
+    code, _out, err = run_cli(capsys, "profile", IMDN, "--weights", str(tmp_path / "p.pth"),
                              "--allow-pickle", "--input-shape", "8x8")
     assert code == 0, err
 

@@ -105,7 +105,7 @@ class _OpCounter(TorchDispatchMode):
             self._meta[id(t)] = hit
         return hit[1]
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.to_meta and _touches_meta(args, kwargs):
             args, kwargs = tree_map(self._as_meta, (args, kwargs))
@@ -240,7 +240,7 @@ def count(
             try:
                 _forward(model, tally, inputs[used], used)
                 break
-            except Exception as exc:  # noqa: BLE001 - any failure: try the next backend
+            except Exception as exc:
                 failures.append(describe(exc))
                 last = exc
         else:

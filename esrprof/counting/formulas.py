@@ -247,9 +247,34 @@ register_kind(
 )
 
 _VIEW_NAMES = frozenset(
-    "view _unsafe_view reshape permute transpose t expand expand_as squeeze unsqueeze "
-    "slice select split split_with_sizes unbind narrow as_strided flatten unflatten chunk "
-    "movedim view_as _reshape_alias unsafe_split unsafe_split_with_sizes diagonal".split()
+    {
+        "view",
+        "_unsafe_view",
+        "reshape",
+        "permute",
+        "transpose",
+        "t",
+        "expand",
+        "expand_as",
+        "squeeze",
+        "unsqueeze",
+        "slice",
+        "select",
+        "split",
+        "split_with_sizes",
+        "unbind",
+        "narrow",
+        "as_strided",
+        "flatten",
+        "unflatten",
+        "chunk",
+        "movedim",
+        "view_as",
+        "_reshape_alias",
+        "unsafe_split",
+        "unsafe_split_with_sizes",
+        "diagonal",
+    }
 )
 
 

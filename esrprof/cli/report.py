@@ -1,0 +1,99 @@
+"""``esrprof report``: leaderboards, challenge scores, charts and a summary from results/tables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from esrprof.cli._common import add_command
+
+TRACK_CHOICES = ("main", "st1", "st2")
+SCORE_CHOICES = ("ntire2024", "ntire2025")
+METRIC_CHOICES = (
+    "runtime_ms", "params_m", "flops_g", "acts_m", "memory_mib", "convs", "complete_macs_g",
+    "psnr_val", "psnr_test",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = add_command(
+        sub,
+        "report",
+        help="leaderboards, challenge scores and charts from result JSONs and CSV tables",
+        description=(
+            "Build a report folder (CSV and Markdown leaderboards, PNG/SVG charts, summary.md, "
+            "one self-contained index.html) from `esrprof profile --json` results and/or CSV "
+            "tables with the challenge's columns (team, runtime_ms, params_M, flops_G, acts_M, "
+            "mem_M, psnr_val, psnr_test, ...)."
+        ),
+    )
+    parser.add_argument("inputs", nargs="+", metavar="RESULT",
+                        help="result .json, table .csv, or a folder of them")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="report folder (replaced whole if it holds an earlier report)")
+    parser.add_argument("--title", default=None,
+                        help="page title (default: 'esrprof report: FOLDER NAME')")
+    parser.add_argument(
+        "--track", action="append", choices=TRACK_CHOICES, dest="tracks",
+        help="2022 leaderboard to build: main (runtime), st1 (#Params+FLOPs ranks), st2 (five "
+        "ranks); repeatable; default: every track the inputs' metrics allow",
+    )
+    parser.add_argument("--score", action="append", choices=SCORE_CHOICES, dest="scores",
+                        default=[], help="add the 2024/2025 score leaderboard; repeatable")
+    parser.add_argument(
+        "--baseline", metavar="NAME",
+        help="entry whose figures the score is relative to (default: the year's published "
+        "baseline: RLFN 13.54 ms/19.67 G/0.317 M for 2024, EFDN 16.69 ms/16.70 G/0.276 M for 2025)",
+    )
+    parser.add_argument("--rank-by", action="append", choices=METRIC_CHOICES, dest="rank_by",
+                        default=[], metavar="METRIC",
+                        help=f"add a plain ranking by one metric ({', '.join(METRIC_CHOICES)})")
+    parser.add_argument(
+        "--psnr-gate", metavar="DB[/DB]",
+        help="rank only entries with PSNR val >= DB (and test >= the second DB), e.g. 28.95/28.65; "
+        "a table's own 'ranked' column always applies",
+    )
+    parser.add_argument(
+        "--ranks", choices=("auto", "printed", "computed"), default="auto",
+        help="per-metric ranks of the rank sums: a published table's printed ranks when the "
+        "ranked set is the table's (auto), always those (printed), or recomputed from values",
+    )
+    parser.add_argument("--top-layers", type=int, default=10, metavar="N",
+                        help="layers per model in the per-layer charts (default 10)")
+    parser.add_argument("--allow-mixed-hardware", action="store_true",
+                        help="report runtime/memory measured on different machines together")
+    parser.add_argument("--no-charts", action="store_true", help="tables and summary only")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from esrprof.errors import UsageError
+    from esrprof.report import PsnrGate, ReportOptions, build_report, write_report
+
+    if args.top_layers < 1:
+        raise UsageError("--top-layers must be at least 1")
+    title = args.title or f"esrprof report: {Path(args.output).name or 'report'}"
+    options = ReportOptions(
+        title=title,
+        psnr_gate=PsnrGate.parse(args.psnr_gate) if args.psnr_gate else None,
+        tracks=tuple(dict.fromkeys(args.tracks)) if args.tracks else None,
+        scores=tuple(dict.fromkeys(args.scores)),
+        baseline=args.baseline,
+        rank_by=tuple(dict.fromkeys(args.rank_by)),
+        per_metric_ranks=args.ranks,
+        top_layers=args.top_layers,
+        allow_mixed_hardware=args.allow_mixed_hardware,
+    )
+    report = build_report(args.inputs, options)
+    out = write_report(report, args.output, charts=not args.no_charts)
+    boards = ", ".join(b.key for b in report.leaderboards)
+    print(f"{out}/index.html: {len(report.entries.table)} entries; leaderboards: {boards}")
+    for line in report.skipped:
+        print(f"  {line}", file=sys.stderr)
+    c = report.findings.correlation("flops_g", "runtime_ms")
+    if c is not None:
+        print(f"  FLOPs vs runtime: Spearman {c.spearman:.3f}, Kendall {c.kendall:.3f} (n={c.n})")
+    return 0

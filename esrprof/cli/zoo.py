@@ -1,0 +1,122 @@
+"""``esrprof zoo``: the reference models, published figures beside ours (both conventions)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import textwrap
+from typing import Any
+
+from esrprof.cli._common import add_command
+from esrprof.errors import UsageError
+
+_NOTE_MARK = "*"
+# Footnote a model whose complete count departs from its ntire2022 count by more than this.
+_DIVERGENCE = 0.05
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub,
+        "zoo",
+        help="list the challenge's reference models with published and measured figures",
+        description="Count every reference model (shapes only, no arithmetic) and show the "
+        "NTIRE 2022 table's figures beside ours, in the ntire2022 convention and as complete "
+        "MACs.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these models (default: all)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the rows here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from reference_models.registry import REGISTRY, get
+        from reference_models.zoo import measure_all
+    except ImportError as exc:  # pragma: no cover - an install without reference_models
+        raise UsageError(f"the reference models are not installed ({exc})") from None
+
+    for name in args.names:
+        try:
+            get(name)
+        except KeyError:
+            raise UsageError(
+                f"no reference model named {name!r}; known: {', '.join(REGISTRY)}"
+            ) from None
+    rows = measure_all(args.names or None)
+    print(render(rows))
+    if args.json:
+        from esrprof.results import atomic_write_text
+
+        payload = {"input_shape": [1, 3, 256, 256], "models": [r.to_dict() for r in rows]}
+        atomic_write_text(args.json, json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _pair(published: Any, ours: Any, fmt: str) -> list[str]:
+    return ["-" if published is None else format(published, fmt), format(ours, fmt)]
+
+
+def _footnote(text: str) -> str:
+    # Keep "9.43 G" on one line: wrap with the unit glued to its number, then unglue.
+    glued = re.sub(r"(\d) ([GM])\b", "\\1\u00a0\\2", text)
+    wrapped = textwrap.fill(glued, width=100, subsequent_indent="  ", break_on_hyphens=False)
+    return wrapped.replace("\u00a0", " ")
+
+
+def render(rows: list[Any]) -> str:
+    """The side-by-side table, then a footnote for every model with a documented difference."""
+    from tabulate import tabulate
+
+    table = []
+    footnotes = []
+    for r in rows:
+        p, m = r.published, r.measured
+        mark = ""
+        diverges = abs(r.complete_macs_g - m.flops_g) > _DIVERGENCE * r.complete_macs_g
+        if r.differs_from_published or diverges:
+            mark = _NOTE_MARK * (len(footnotes) + 1)
+            footnotes.append(_footnote(f"{mark} {r.name}: {r.notes}"))
+        status = {True: "yes", False: "NO: " + ",".join(r.mismatches()), None: "-"}[r.reproduced]
+        if r.reproduced and r.differs_from_published:
+            status = "yes" + mark
+        table.append(
+            [
+                r.name + mark,
+                r.team,
+                *_pair(p and p.params_m, m.params_m, ".3f"),
+                *_pair(p and p.flops_g, m.flops_g, ".2f"),
+                f"{r.complete_macs_g:.2f}",
+                *_pair(p and p.acts_m, m.acts_m, ".2f"),
+                *_pair(p and p.convs, m.convs, "d"),
+                status,
+            ]
+        )
+    headers = [
+        "model",
+        "team",
+        "#Params [M]\npub",
+        "\nours",
+        "FLOPs [G]\npub",
+        "\nours",
+        "complete\nMACs [G]",
+        "#Acts [M]\npub",
+        "\nours",
+        "#Conv\npub",
+        "\nours",
+        "match",
+    ]
+    text = tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+    lines = [
+        "Reference models on 1x3x256x256. pub: the NTIRE 2022 report's Table 1.",
+        "ours: esrprof's ntire2022 count (FLOPs = MACs, counted as the challenge did).",
+        "complete: every conv, linear, matmul and einsum MAC.",
+        "match: ours equals the expected figure at the table's printed precision.",
+        "",
+        text,
+    ]
+    if footnotes:
+        lines += ["", *footnotes]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Adapters to training frameworks. Each imports its framework only when used."""

@@ -1,0 +1,147 @@
+"""Reports: leaderboards, challenge scores, charts and a written summary from result records.
+
+    >>> from esrprof.report import ReportOptions, build_report, write_report
+    >>> report = build_report(["reference_models/data/ntire2022_table1.csv"])
+    >>> report.leaderboard("st1").frame  # a pandas DataFrame
+    >>> write_report(report, "reports/ntire2022")
+
+pandas, scipy and matplotlib load only when a report is built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from esrprof.errors import UsageError
+from esrprof.report.inputs import Entries, load_entries
+from esrprof.report.ranking import (
+    METRICS,
+    SCORES,
+    Baseline,
+    Leaderboard,
+    MissingMetricError,
+    PsnrGate,
+    RankingOptions,
+    challenge_score,
+    main_track,
+    metric_board,
+    score_board,
+    subtrack1,
+    subtrack2,
+)
+from esrprof.report.summary import Findings, analyse, summary_markdown
+
+TRACKS = {"main": main_track, "st1": subtrack1, "st2": subtrack2}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    title: str = "esrprof report"
+    psnr_gate: PsnrGate | None = None
+    tracks: tuple[str, ...] | None = None  # None: every 2022 track the inputs' metrics allow
+    scores: tuple[str, ...] = ()  # "ntire2024", "ntire2025"
+    baseline: str | None = None  # an entry's name; None: the year's published baseline
+    rank_by: tuple[str, ...] = ()
+    per_metric_ranks: str = "auto"  # "auto", "printed", "computed"
+    top_layers: int = 10
+    allow_mixed_hardware: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["psnr_gate"] = str(self.psnr_gate) if self.psnr_gate else None
+        return d
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    entries: Entries
+    leaderboards: tuple[Leaderboard, ...]
+    findings: Findings
+    options: ReportOptions = field(default_factory=ReportOptions)
+    skipped: tuple[str, ...] = ()  # leaderboards left out, and why
+
+    @property
+    def summary_markdown(self) -> str:
+        return summary_markdown(self.findings)
+
+    def leaderboard(self, key: str) -> Leaderboard:
+        for b in self.leaderboards:
+            if b.key == key:
+                return b
+        raise KeyError(f"no leaderboard {key!r}; have {[b.key for b in self.leaderboards]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        from esrprof._version import __version__
+
+        return {
+            "tool": {"name": "esrprof report", "version": __version__},
+            "title": self.title,
+            "options": self.options.to_dict(),
+            "skipped": list(self.skipped),
+            "findings": self.findings.to_dict(),
+            "leaderboards": [b.to_dict() for b in self.leaderboards],
+            "inputs": [Path(s).name for s in self.entries.sources],
+            "entries": self.entries.to_dict()["entries"],
+        }
+
+
+def build_report(
+    inputs: Sequence[str | os.PathLike[str]] | Entries, options: ReportOptions | None = None
+) -> Report:
+    """Read the inputs (unless already read) and compute every leaderboard and the findings."""
+    options = options or ReportOptions()
+    entries = (
+        inputs
+        if isinstance(inputs, Entries)
+        else load_entries(inputs, allow_mixed_hardware=options.allow_mixed_hardware)
+    )
+    ranking = RankingOptions(psnr_gate=options.psnr_gate, per_metric_ranks=options.per_metric_ranks)
+    boards: list[Leaderboard] = []
+    skipped: list[str] = []
+    for key in options.tracks if options.tracks is not None else tuple(TRACKS):
+        if key not in TRACKS:
+            raise UsageError(f"unknown track {key!r}; choose from {', '.join(TRACKS)}")
+        try:
+            boards.append(TRACKS[key](entries, ranking))
+        except MissingMetricError as exc:
+            if options.tracks is not None:  # asked for by name: an error, not a quiet gap
+                raise
+            skipped.append(f"{key} left out: {exc}")
+    for score in options.scores:
+        boards.append(score_board(entries, ranking, score, options.baseline))
+    for metric in options.rank_by:
+        boards.append(metric_board(entries, ranking, metric))
+    if not boards:
+        raise UsageError("no leaderboard can be built from these inputs: " + "; ".join(skipped))
+    return Report(options.title, entries, tuple(boards), analyse(entries.table), options,
+                  tuple(skipped))
+
+
+def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool = True) -> Path:
+    """Write the report folder (built aside, then moved into place); returns its path."""
+    from esrprof.report.render import replace_folder, write_report_files
+
+    replace_folder(output, lambda tmp: write_report_files(report, tmp, charts=charts))
+    return Path(output)
+
+
+__all__ = [
+    "METRICS",
+    "SCORES",
+    "Baseline",
+    "Entries",
+    "Findings",
+    "Leaderboard",
+    "PsnrGate",
+    "Report",
+    "ReportOptions",
+    "build_report",
+    "challenge_score",
+    "load_entries",
+    "write_report",
+]

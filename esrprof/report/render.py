@@ -1,0 +1,273 @@
+"""Writing a report folder: leaderboards as CSV and Markdown, charts, one HTML page, report.json.
+
+The folder is built in a temporary sibling and renamed into place, so a failure never leaves a
+half-written report and an existing one stays whole until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from esrprof.errors import UsageError
+from esrprof.report.inputs import jsonable
+from esrprof.report.ranking import METRICS, Leaderboard
+
+MARKER = "report.json"  # present in every report folder: what makes it safe to replace
+
+_FIXED_LABELS = {
+    "rank": "Rank",
+    "model": "Model",
+    "score": "Score",
+    "note": "Note",
+    "printed_rank": "Printed rank",
+    "printed_sum": "Printed sum",
+    "st1_sum": "Sum",
+    "st2_sum": "Sum",
+}
+
+
+def column_label(column: str) -> str:
+    if column in _FIXED_LABELS:
+        return _FIXED_LABELS[column]
+    if column in METRICS:
+        return METRICS[column].label
+    if column.endswith("_rank") and column[: -len("_rank")] in METRICS:
+        return f"rank {METRICS[column[: -len('_rank')]].label.split(' [')[0]}"
+    return column
+
+
+def _format(column: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if column in METRICS and isinstance(value, (int, float)):
+        return f"{float(value):.{METRICS[column].decimals}f}"
+    if column == "score":  # exp() grows fast: far from the baseline, scientific notation
+        return f"{float(value):.3f}" if abs(float(value)) < 1e5 else f"{float(value):.3e}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def display_frame(frame: Any) -> Any:
+    """The leaderboard as strings with the challenge's headers and decimals."""
+    import pandas as pd
+
+    out = pd.DataFrame(
+        {column_label(c): [_format(c, v) for v in frame[c]] for c in frame.columns}
+    )
+    return out
+
+
+def board_markdown(board: Leaderboard) -> str:
+    align = ["left" if c in ("model", "note") else "right" for c in board.frame.columns]
+    table = display_frame(board.frame).to_markdown(
+        index=False, disable_numparse=True, colalign=align
+    )
+    parts = [f"## {board.title}", "", board.description, "", table, ""]
+    if board.rank_source == "printed":
+        parts += ["Per-metric ranks as printed in the source table.", ""]
+    parts += [f"- {n}" for n in board.notes]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def board_html(board: Leaderboard) -> str:
+    table = display_frame(board.frame).to_html(
+        index=False, escape=True, border=0, classes="board", na_rep=""
+    )
+    parts = [
+        f'<section class="leaderboard" id="{html.escape(board.key)}">',
+        f"<h2>{html.escape(board.title)}</h2>",
+        f"<p>{html.escape(board.description)}</p>",
+        table,
+    ]
+    if board.rank_source == "printed":
+        parts.append("<p class='small'>Per-metric ranks as printed in the source table.</p>")
+    if board.notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in board.notes) + "</ul>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def markdown_to_html(text: str) -> str:
+    """The small Markdown subset the summary uses: paragraphs, bullets, pipe tables, **bold**."""
+
+    def inline(s: str) -> str:
+        return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(s))
+
+    out: list[str] = []
+    blocks = [b for b in text.strip().split("\n\n") if b.strip()]
+    for block in blocks:
+        lines = block.strip().splitlines()
+        if all(line.startswith("- ") for line in lines):
+            out.append("<ul>" + "".join(f"<li>{inline(x[2:])}</li>" for x in lines) + "</ul>")
+        elif all(line.startswith("|") for line in lines):
+            rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+            head, body = rows[0], [r for r in rows[1:] if not set("".join(r)) <= set("-: ")]
+            out.append(
+                "<table class='board corr'><thead><tr>"
+                + "".join(f"<th>{inline(c)}</th>" for c in head)
+                + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>"
+                          for r in body)
+                + "</tbody></table>"
+            )
+        else:
+            out.append(f"<p>{inline(' '.join(lines))}</p>")
+    return "\n".join(out)
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1200px;
+padding:0 1em;color:#222}
+table.board{border-collapse:collapse;font-size:13px;margin:.5em 0 1em}
+table.board th,table.board td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}
+table.board th{background:#f3f3f3}
+table.board td:nth-child(2),table.board th:nth-child(2){text-align:left}
+section.leaderboard td:last-child{text-align:left;white-space:nowrap}
+table.corr td:first-child,table.corr th:first-child{text-align:left}
+figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption,.small{font-size:12px;color:#555}
+nav a{margin-right:1em}
+"""
+
+
+def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
+    """One self-contained page: tables inline, charts embedded as PNG data URIs (each links to
+    its SVG beside the page)."""
+    from esrprof._version import __version__
+
+    title = html.escape(report.title)
+    boards = list(report.leaderboards)
+    charts = list(charts)
+    nav = "".join(f'<a href="#{html.escape(b.key)}">{html.escape(b.title)}</a>' for b in boards)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f"<p class='small'>esrprof {html.escape(__version__)} · inputs: "
+        + html.escape(", ".join(Path(s).name for s in report.entries.sources))
+        + f" · {len(report.entries.table)} entries"
+        + (f" · PSNR gate {html.escape(str(report.options.psnr_gate))}"
+           if report.options.psnr_gate else "")
+        + "</p>",
+        f"<nav>{nav}<a href='#charts'>Charts</a></nav>",
+        "<section id='summary'><h2>Summary</h2>",
+        markdown_to_html(report.summary_markdown),
+        "</section>",
+    ]
+    if report.skipped:
+        parts.append("<ul class='small'>" + "".join(
+            f"<li>{html.escape(s)}</li>" for s in report.skipped) + "</ul>")
+    parts += [board_html(b) for b in boards]
+    parts.append("<section id='charts'><h2>Charts</h2>")
+    for c in charts:
+        data = base64.b64encode((charts_dir / c.png).read_bytes()).decode("ascii")
+        parts.append(
+            f"<figure id='chart-{html.escape(c.key)}'>"
+            f"<img src='data:image/png;base64,{data}' alt='{html.escape(c.title)}'>"
+            f"<figcaption>{html.escape(c.caption or c.title)} · "
+            f"<a href='charts/{html.escape(c.svg)}'>SVG</a></figcaption></figure>"
+        )
+    parts += ["</section>", "</body></html>", ""]
+    return "\n".join(parts)
+
+
+def report_markdown(report: Any, charts: Iterable[Any]) -> str:
+    """The whole report as one Markdown file (renders on a code host, charts linked)."""
+    parts = [f"# {report.title}", "", "## Summary", "", report.summary_markdown.rstrip(), ""]
+    if report.skipped:
+        parts += [f"- {s}" for s in report.skipped] + [""]
+    parts += [board_markdown(b) for b in report.leaderboards]
+    parts += ["## Charts", ""]
+    for c in charts:
+        parts += [f"![{c.title}](charts/{c.png})", "", f"*{c.caption or c.title}* "
+                  f"([SVG](charts/{c.svg}))", ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_report_files(report: Any, folder: Path, *, charts: bool = True) -> list[str]:
+    """Every file of the report into ``folder`` (which should be empty); returns their names."""
+    from esrprof.report.charts import write_charts
+
+    folder.mkdir(parents=True, exist_ok=True)
+    boards_dir = folder / "leaderboards"
+    boards_dir.mkdir()
+    for board in report.leaderboards:
+        board.frame.to_csv(boards_dir / f"{board.key}.csv", index=False)
+        (boards_dir / f"{board.key}.md").write_text(board_markdown(board), encoding="utf-8")
+    report.entries.table.to_csv(folder / "entries.csv", index=False)
+    charts_dir = folder / "charts"
+    drawn = (
+        write_charts(report.entries, report.findings, charts_dir, report.options.top_layers)
+        if charts
+        else ()
+    )
+    (folder / "summary.md").write_text(report.summary_markdown, encoding="utf-8")
+    (folder / "report.md").write_text(report_markdown(report, drawn), encoding="utf-8")
+    (folder / "index.html").write_text(page_html(report, drawn, charts_dir), encoding="utf-8")
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    document = {**report.to_dict(), "charts": [c.to_dict() for c in drawn],
+                "files": sorted([*files, MARKER])}
+    (folder / MARKER).write_text(
+        json.dumps(jsonable(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        encoding="utf-8",
+    )
+    return document["files"]
+
+
+def replace_folder(target: str | os.PathLike[str], build: Callable[[Path], Any]) -> Any:
+    """Run ``build(tmp)`` on a fresh sibling folder, then swap it in for ``target``.
+
+    A target that exists must be empty or an earlier report (it holds ``report.json``): a
+    mistyped ``-o`` must never delete someone's folder.
+    """
+    target = Path(target)
+    if target.exists():
+        if not target.is_dir():
+            raise UsageError(f"{target}: exists and is not a folder")
+        if any(target.iterdir()) and not (target / MARKER).is_file():
+            raise UsageError(
+                f"{target}: folder is not empty and holds no esrprof report; choose a new or "
+                "empty folder"
+            )
+    parent = target.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        result = build(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is meant to be shared
+        if target.exists():
+            old = parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result

@@ -1,0 +1,116 @@
+"""Published versus measured figures of the registry's models: the data behind ``esrprof zoo``.
+
+Counting runs through ``esrprof.count`` on meta tensors, so all models take about a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reference_models.registry import REGISTRY, ReferenceModel, get
+
+# Decimals the challenge table prints each figure with; a figure reproduces when ours, rounded
+# to that many decimals, equals the printed one.
+PRECISION = {"params_m": 3, "flops_g": 2, "acts_m": 2, "convs": 0}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The four ntire2022 figures in table units (M, G, M, count)."""
+
+    params_m: float
+    flops_g: float
+    acts_m: float
+    convs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def rounded(self) -> Figures:
+        return Figures(*(round(getattr(self, k), d) for k, d in PRECISION.items()))
+
+
+@dataclass(frozen=True)
+class ZooRow:
+    name: str
+    team: str
+    spec: str
+    pixel_range: int
+    scale: int
+    published: Figures | None
+    expected: Figures | None  # published, with the registry's documented exceptions applied
+    measured: Figures  # unrounded
+    complete_macs_g: float
+    backend: str
+    notes: str
+
+    def mismatches(self) -> list[str]:
+        """Figures whose measured value, at printed precision, differs from the expected one."""
+        if self.expected is None:
+            return []
+        ours = self.measured.rounded()
+        return [k for k in PRECISION if getattr(ours, k) != getattr(self.expected, k)]
+
+    @property
+    def reproduced(self) -> bool | None:
+        return None if self.expected is None else not self.mismatches()
+
+    @property
+    def differs_from_published(self) -> list[str]:
+        """Figures where the expectation itself departs from the printed table (see notes)."""
+        if self.published is None or self.expected is None:
+            return []
+        return [k for k in PRECISION if getattr(self.published, k) != getattr(self.expected, k)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "team": self.team,
+            "spec": self.spec,
+            "pixel_range": self.pixel_range,
+            "scale": self.scale,
+            "published": self.published.to_dict() if self.published else None,
+            "expected": self.expected.to_dict() if self.expected else None,
+            "measured": self.measured.to_dict(),
+            "complete_macs_g": self.complete_macs_g,
+            "backend": self.backend,
+            "reproduced": self.reproduced,
+            "mismatches": self.mismatches(),
+            "differs_from_published": self.differs_from_published,
+            "notes": self.notes,
+        }
+
+
+def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)) -> ZooRow:
+    """Build one registry model and count it (shapes only)."""
+    import esrprof
+
+    counts = esrprof.count(entry.build(), tuple(input_shape))
+    n = counts.ntire2022
+    measured = Figures(counts.params / 1e6, n.macs / 1e9, n.activations / 1e6, n.convs)
+    p = entry.published
+    published = Figures(p.params_m, p.flops_g, p.acts_m, p.convs) if p else None
+    expected = Figures(**entry.expected_ntire2022()) if p else None
+    return ZooRow(
+        name=entry.name,
+        team=entry.team,
+        spec=entry.spec,
+        pixel_range=entry.pixel_range,
+        scale=entry.scale,
+        published=published,
+        expected=expected,
+        measured=measured,
+        complete_macs_g=counts.complete.macs / 1e9,
+        backend=counts.backend,
+        notes=entry.notes,
+    )
+
+
+def measure_all(
+    names: Iterable[str] | None = None, input_shape: Sequence[int] = (1, 3, 256, 256)
+) -> list[ZooRow]:
+    """Rows for the named models (all of the registry when none are given), in registry order."""
+    entries = [get(n) for n in names] if names else list(REGISTRY.values())
+    return [measure(e, input_shape) for e in entries]
