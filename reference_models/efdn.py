@@ -17,12 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _max_pool(x: torch.Tensor, kernel: int = 7, stride: int = 3, padding: int = 0) -> torch.Tensor:
-    """ESA's max-pooling; the window is clipped to maps smaller than it, where the released code
-    failed (inputs under 15 px). On larger inputs this is exactly the released pooling."""
-    k = (min(kernel, x.shape[2] + 2 * padding), min(kernel, x.shape[3] + 2 * padding))
-    return F.max_pool2d(x, k, stride=stride, padding=padding)
+from reference_models.layers import clipped_max_pool
 
 
 class ESA(nn.Module):
@@ -42,7 +37,7 @@ class ESA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c1_ = self.conv1(x)
-        v_max = _max_pool(self.conv2(c1_))
+        v_max = clipped_max_pool(self.conv2(c1_))
         c3 = self.relu(self.conv3(self.relu(self.conv_max(v_max))))
         c3 = F.interpolate(self.conv3_(c3), size=x.shape[2:], mode="bilinear", align_corners=False)
         return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))

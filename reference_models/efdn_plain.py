@@ -15,16 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _conv(in_ch: int, out_ch: int, k: int) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, k, padding=k // 2)
-
-
-def _max_pool(x: torch.Tensor, kernel: int = 7, stride: int = 3, padding: int = 0) -> torch.Tensor:
-    """ESA's max-pooling; the window is clipped to maps smaller than it, where the released code
-    failed (inputs under 15 px). On larger inputs this is exactly the released pooling."""
-    k = (min(kernel, x.shape[2] + 2 * padding), min(kernel, x.shape[3] + 2 * padding))
-    return F.max_pool2d(x, k, stride=stride, padding=padding)
+from reference_models.layers import clipped_max_pool, same_conv
 
 
 class ESA(nn.Module):
@@ -35,15 +26,15 @@ class ESA(nn.Module):
         f = channels // 4
         self.conv1 = nn.Conv2d(channels, f, 1)
         self.conv_f = nn.Conv2d(f, f, 1)
-        self.conv_2 = _conv(f, f, 3)
-        self.conv_3 = _conv(f, f, 3)
-        self.conv_23 = _conv(f * 2, f, 3)
+        self.conv_2 = same_conv(f, f, 3)
+        self.conv_3 = same_conv(f, f, 3)
+        self.conv_23 = same_conv(f * 2, f, 3)
         self.conv4 = nn.Conv2d(f, channels, 1)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c1_ = self.conv1(x)
-        v_max = _max_pool(c1_, kernel=7, stride=7, padding=1)
+        v_max = clipped_max_pool(c1_, kernel=7, stride=7, padding=1)
         c23 = torch.cat([self.relu(self.conv_2(v_max)), self.relu(self.conv_3(v_max))], dim=1)
         c3 = F.interpolate(
             self.conv_23(c23), size=x.shape[2:], mode="bilinear", align_corners=False
@@ -56,7 +47,7 @@ class Conv3x3(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.conv3x3 = _conv(in_channels, out_channels, 3)
+        self.conv3x3 = same_conv(in_channels, out_channels, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv3x3(x)
@@ -92,13 +83,15 @@ class PlainEFDN(nn.Module):
 
     def __init__(self, in_nc: int = 3, nf: int = 42, out_nc: int = 3, upscale: int = 4):
         super().__init__()
-        self.fea_conv = _conv(in_nc, nf, 3)
+        self.fea_conv = same_conv(in_nc, nf, 3)
         self.B1 = PlainRFDB(nf)
         self.B2 = PlainRFDB(nf)
         self.B3 = PlainRFDB(nf)
         self.B4 = PlainRFDB(nf)
-        self.LR_conv = _conv(nf, nf, 3)
-        self.upsampler = nn.Sequential(_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
+        self.LR_conv = same_conv(nf, nf, 3)
+        self.upsampler = nn.Sequential(
+            same_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fea = self.fea_conv(x)

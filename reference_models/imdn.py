@@ -9,9 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def _conv(in_ch: int, out_ch: int, k: int) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, k, padding=k // 2)
+from reference_models.layers import ShortcutBlock, same_conv
 
 
 class IMDBlock(nn.Module):
@@ -21,11 +19,11 @@ class IMDBlock(nn.Module):
         super().__init__()
         self.distilled = int(channels * distill_rate)
         self.remaining = channels - self.distilled
-        self.conv1 = nn.Sequential(_conv(channels, channels, 3), nn.LeakyReLU(neg_slope))
-        self.conv2 = nn.Sequential(_conv(self.remaining, channels, 3), nn.LeakyReLU(neg_slope))
-        self.conv3 = nn.Sequential(_conv(self.remaining, channels, 3), nn.LeakyReLU(neg_slope))
-        self.conv4 = _conv(self.remaining, self.distilled, 3)
-        self.conv1x1 = _conv(self.distilled * 4, channels, 1)
+        self.conv1 = nn.Sequential(same_conv(channels, channels, 3), nn.LeakyReLU(neg_slope))
+        self.conv2 = nn.Sequential(same_conv(self.remaining, channels, 3), nn.LeakyReLU(neg_slope))
+        self.conv3 = nn.Sequential(same_conv(self.remaining, channels, 3), nn.LeakyReLU(neg_slope))
+        self.conv4 = same_conv(self.remaining, self.distilled, 3)
+        self.conv1x1 = same_conv(self.distilled * 4, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         split = (self.distilled, self.remaining)
@@ -34,15 +32,6 @@ class IMDBlock(nn.Module):
         d3, r3 = torch.split(self.conv3(r2), split, dim=1)
         d4 = self.conv4(r3)
         return self.conv1x1(torch.cat([d1, d2, d3, d4], dim=1)) + x
-
-
-class ShortcutBlock(nn.Module):
-    def __init__(self, sub: nn.Module):
-        super().__init__()
-        self.sub = sub
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.sub(x)
 
 
 class IMDN(nn.Module):
@@ -58,11 +47,11 @@ class IMDN(nn.Module):
     ):
         super().__init__()
         body = [IMDBlock(nf) for _ in range(num_modules)]
-        body.append(_conv(nf, nf, 3))
+        body.append(same_conv(nf, nf, 3))
         self.model = nn.Sequential(
-            _conv(in_nc, nf, 3),
+            same_conv(in_nc, nf, 3),
             ShortcutBlock(nn.Sequential(*body)),
-            _conv(nf, out_nc * upscale**2, 3),
+            same_conv(nf, out_nc * upscale**2, 3),
             nn.PixelShuffle(upscale),
         )
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def _conv(in_ch: int, out_ch: int, k: int) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, k, padding=k // 2)
+from reference_models.layers import ShortcutBlock, same_conv
 
 
 class IMDBPlus(nn.Module):
@@ -24,14 +22,14 @@ class IMDBPlus(nn.Module):
         super().__init__()
         d = channels // parts
         self.d = d
-        self.c1 = _conv(channels, channels, 3)
-        self.c2 = _conv(d * 5, d * 5, 3)
-        self.c3 = _conv(d * 4, d * 4, 3)
-        self.c4 = _conv(d * 3, d * 3, 3)
-        self.c5 = _conv(d * 2, d * 2, 3)
-        self.c6 = _conv(d, d, 3)
+        self.c1 = same_conv(channels, channels, 3)
+        self.c2 = same_conv(d * 5, d * 5, 3)
+        self.c3 = same_conv(d * 4, d * 4, 3)
+        self.c4 = same_conv(d * 3, d * 3, 3)
+        self.c5 = same_conv(d * 2, d * 2, 3)
+        self.c6 = same_conv(d, d, 3)
         self.act = nn.SiLU()
-        self.c7 = _conv(d * 6, channels, 1)
+        self.c7 = same_conv(d * 6, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         distilled = []
@@ -44,15 +42,6 @@ class IMDBPlus(nn.Module):
         return self.c7(torch.cat(distilled, dim=1)) + x
 
 
-class ShortcutBlock(nn.Module):
-    def __init__(self, sub: nn.Module):
-        super().__init__()
-        self.sub = sub
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.sub(x)
-
-
 class IMDNPlus(nn.Module):
     """x4 IMDN+ (rainbow); input and output in the 0-1 pixel range."""
 
@@ -61,9 +50,9 @@ class IMDNPlus(nn.Module):
     ):
         super().__init__()
         body = [IMDBPlus(nf) for _ in range(nb)]
-        body.append(_conv(nf, nf, 3))
-        self.FEM = nn.Sequential(_conv(in_nc, nf, 3), ShortcutBlock(nn.Sequential(*body)))
-        self.RM = nn.Sequential(_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
+        body.append(same_conv(nf, nf, 3))
+        self.FEM = nn.Sequential(same_conv(in_nc, nf, 3), ShortcutBlock(nn.Sequential(*body)))
+        self.RM = nn.Sequential(same_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.RM(self.FEM(x))

@@ -14,16 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _conv(in_ch: int, out_ch: int, k: int) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, k, padding=k // 2)
-
-
-def _max_pool(x: torch.Tensor, kernel: int = 7, stride: int = 3, padding: int = 0) -> torch.Tensor:
-    """ESA's max-pooling; the window is clipped to maps smaller than it, where the released code
-    failed (inputs under 15 px). On larger inputs this is exactly the released pooling."""
-    k = (min(kernel, x.shape[2] + 2 * padding), min(kernel, x.shape[3] + 2 * padding))
-    return F.max_pool2d(x, k, stride=stride, padding=padding)
+from reference_models.layers import clipped_max_pool, same_conv
 
 
 class ESA(nn.Module):
@@ -34,17 +25,17 @@ class ESA(nn.Module):
         f = channels // 4
         self.conv1 = nn.Conv2d(channels, f, 1)
         self.conv_f = nn.Conv2d(f, f, 1)
-        self.conv_max = _conv(f, f, 3)
+        self.conv_max = same_conv(f, f, 3)
         self.conv2 = nn.Conv2d(f, f, 3, stride=2, padding=0)
-        self.conv3 = _conv(f, f, 3)
-        self.conv3_ = _conv(f, f, 3)
+        self.conv3 = same_conv(f, f, 3)
+        self.conv3_ = same_conv(f, f, 3)
         self.conv4 = nn.Conv2d(f, channels, 1)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c1_ = self.conv1(x)
         c1 = self.conv2(c1_)
-        v_max = _max_pool(c1)
+        v_max = clipped_max_pool(c1)
         v_range = self.relu(self.conv_max(v_max))
         c3 = self.relu(self.conv3(v_range))
         c3 = self.conv3_(c3)
@@ -60,12 +51,12 @@ class RFDB(nn.Module):
         super().__init__()
         dc = channels // 2
         self.c1_d = nn.Conv2d(channels, dc, 1)
-        self.c1_r = _conv(channels, channels, 3)
+        self.c1_r = same_conv(channels, channels, 3)
         self.c2_d = nn.Conv2d(channels, dc, 1)
-        self.c2_r = _conv(channels, channels, 3)
+        self.c2_r = same_conv(channels, channels, 3)
         self.c3_d = nn.Conv2d(channels, dc, 1)
-        self.c3_r = _conv(channels, channels, 3)
-        self.c4 = _conv(channels, dc, 3)
+        self.c3_r = same_conv(channels, channels, 3)
+        self.c4 = same_conv(channels, dc, 3)
         # One activation module called seven times; the challenge's hooks count every call.
         self.act = nn.LeakyReLU(0.05, inplace=True)
         self.c5 = nn.Conv2d(dc * 4, channels, 1)
@@ -96,14 +87,16 @@ class RFDN(nn.Module):
         super().__init__()
         if num_modules != 4:
             raise ValueError("RFDN's released layout has exactly four blocks (B1..B4)")
-        self.fea_conv = _conv(in_nc, nf, 3)
+        self.fea_conv = same_conv(in_nc, nf, 3)
         self.B1 = RFDB(nf)
         self.B2 = RFDB(nf)
         self.B3 = RFDB(nf)
         self.B4 = RFDB(nf)
         self.c = nn.Sequential(nn.Conv2d(nf * num_modules, nf, 1), nn.LeakyReLU(0.05, inplace=True))
-        self.LR_conv = _conv(nf, nf, 3)
-        self.upsampler = nn.Sequential(_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
+        self.LR_conv = same_conv(nf, nf, 3)
+        self.upsampler = nn.Sequential(
+            same_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fea = self.fea_conv(x)

@@ -14,16 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _conv(in_ch: int, out_ch: int, k: int) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, k, padding=k // 2)
-
-
-def _max_pool(x: torch.Tensor, kernel: int = 7, stride: int = 3, padding: int = 0) -> torch.Tensor:
-    """ESA's max-pooling; the window is clipped to maps smaller than it, where the released code
-    failed (inputs under 15 px). On larger inputs this is exactly the released pooling."""
-    k = (min(kernel, x.shape[2] + 2 * padding), min(kernel, x.shape[3] + 2 * padding))
-    return F.max_pool2d(x, k, stride=stride, padding=padding)
+from reference_models.layers import clipped_max_pool, same_conv
 
 
 class ESA(nn.Module):
@@ -35,12 +26,12 @@ class ESA(nn.Module):
         self.conv1 = nn.Conv2d(channels, f, 1)
         self.conv_f = nn.Conv2d(f, f, 1)
         self.conv2 = nn.Conv2d(f, f, 3, stride=2, padding=0)
-        self.conv3 = _conv(f, f, 3)
+        self.conv3 = same_conv(f, f, 3)
         self.conv4 = nn.Conv2d(f, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c1_ = self.conv1(x)
-        v_max = _max_pool(self.conv2(c1_))
+        v_max = clipped_max_pool(self.conv2(c1_))
         c3 = F.interpolate(
             self.conv3(v_max), size=x.shape[2:], mode="bilinear", align_corners=False
         )
@@ -51,9 +42,9 @@ class ESA(nn.Module):
 class RLFB(nn.Module):
     def __init__(self, channels: int = 46, mid_channels: int = 48, esa_channels: int = 16):
         super().__init__()
-        self.c1_r = _conv(channels, mid_channels, 3)
-        self.c2_r = _conv(mid_channels, mid_channels, 3)
-        self.c3_r = _conv(mid_channels, channels, 3)
+        self.c1_r = same_conv(channels, mid_channels, 3)
+        self.c2_r = same_conv(mid_channels, mid_channels, 3)
+        self.c3_r = same_conv(mid_channels, channels, 3)
         self.c5 = nn.Conv2d(channels, channels, 1)
         self.esa = ESA(esa_channels, channels)
         self.act = nn.LeakyReLU(0.05, inplace=True)
@@ -77,13 +68,15 @@ class RLFN(nn.Module):
         upscale: int = 4,
     ):
         super().__init__()
-        self.fea_conv = _conv(in_nc, nf, 3)
+        self.fea_conv = same_conv(in_nc, nf, 3)
         self.B1 = RLFB(nf, mid_nf)
         self.B2 = RLFB(nf, mid_nf)
         self.B3 = RLFB(nf, mid_nf)
         self.B4 = RLFB(nf, mid_nf)
-        self.LR_conv = _conv(nf, nf, 3)
-        self.upsampler = nn.Sequential(_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
+        self.LR_conv = same_conv(nf, nf, 3)
+        self.upsampler = nn.Sequential(
+            same_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fea = self.fea_conv(x)
