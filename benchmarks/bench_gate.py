@@ -7,7 +7,8 @@ saves its baseline with `esrprof baseline save`, then makes two slower versions 
 by adding conv blocks (+1 block ~ +10 %, +2 blocks ~ +20 %) and runs `esrprof gate` on each
 version ``--runs`` times, every run a fresh process as in CI, the three versions taking turns so
 that the machine's load falls on all of them alike. Prints the failure rate of each, the
-slow-down the gate measured, and the time one gate run takes (process start included).
+slow-down the gate measured (and, for comparison, the plain median per-call ratio), and the
+time one gate run takes (process start included).
 """
 
 from __future__ import annotations
@@ -51,12 +52,21 @@ def esrprof(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _abs(rows: list[dict]) -> str:
+    values = [r["abs"] - 1 for r in rows if r["abs"] is not None]
+    if not values:
+        return f"{'-':>17}"
+    return f"{statistics.median(values):>+8.1%}, {max(values):<+7.1%}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="gate runs per version")
     parser.add_argument("--input-shape", default="1,3,32,32")
     parser.add_argument("--max-slowdown", default="5%")
     parser.add_argument("--extra", nargs="*", default=[], help="more `esrprof gate` options")
+    parser.add_argument("--versions", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="which versions to gate (default all three)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="esrprof-bench-gate-") as tmp:
@@ -73,9 +83,9 @@ def main() -> int:
             print(saved.stdout, saved.stderr, file=sys.stderr)
             return 2
         print(saved.stdout.strip())
-        outcomes: dict[str, list[dict]] = {label: [] for label in VARIANTS}
+        outcomes: dict[str, list[dict]] = {label: [] for label in args.versions}
         for run in range(args.runs):
-            labels = list(VARIANTS)
+            labels = list(args.versions)
             labels = labels[run % 3:] + labels[:run % 3]  # take turns
             for label in labels:
                 verdict_file = folder / "verdict.json"
@@ -94,18 +104,22 @@ def main() -> int:
                     "wall_s": wall,
                     "sampling_s": verdict["seconds"],
                     "ratio": verdict["estimate"]["ratio"],
+                    "call_ratio": verdict["estimate"]["median_call_ratio"],
                     "pairs": verdict["estimate"]["pairs"],
                     "failed": failed_checks,
+                    "abs": next((c["observed"] for c in verdict["checks"]
+                                 if c["name"] == "abs"), None),
                 })
             print(f"run {run + 1}/{args.runs}: " + ", ".join(
                 f"{label} exit {outcomes[label][-1]['exit']} "
-                f"({outcomes[label][-1]['ratio'] - 1:+.1%})" for label in VARIANTS
+                f"({outcomes[label][-1]['ratio'] - 1:+.1%})" for label in args.versions
             ), flush=True)
 
     print(f"\nesrprof gate --max-slowdown {args.max_slowdown}, input {args.input_shape}, "
           f"{args.runs} runs per version")
     header = (f"{'version':18} {'fail rate':>9} {'by ratio':>8} {'by abs':>6} "
-              f"{'median slow-down':>16} {'range':>17} {'pairs':>6}")
+              f"{'median slow-down':>16} {'range':>17} {'pairs':>6} {'per-call':>9} "
+              f"{'abs: median, max':>17}")
     print(header)
     for label, rows in outcomes.items():
         fails = sum(r["exit"] == 1 for r in rows)
@@ -115,7 +129,9 @@ def main() -> int:
         pairs = statistics.median(r["pairs"] for r in rows)
         print(f"{label:18} {fails:>4}/{len(rows):<4} {by_ratio:>8} {by_abs:>6} "
               f"{statistics.median(ratios):>+16.1%} "
-              f"{min(ratios):>+8.1%}..{max(ratios):<+7.1%} {pairs:>6.0f}")
+              f"{min(ratios):>+8.1%}..{max(ratios):<+7.1%} {pairs:>6.0f} "
+              f"{statistics.median(r['call_ratio'] - 1 for r in rows):>+9.1%} "
+              f"{_abs(rows)}")
     every = [r for rows in outcomes.values() for r in rows]
     print(f"one gate run: median {statistics.median(r['wall_s'] for r in every):.2f} s wall "
           f"(process start and model load included), of which sampling median "

@@ -117,6 +117,37 @@ class BaseSource:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A different network timed beside the base when the baseline was saved (``--reference``):
+    the gate can then time the candidate against it instead of the base version. Kept for
+    models whose base cannot be rebuilt; it is the noisier method (see docs/ci-gating.md)."""
+
+    spec: str
+    kwargs: dict[str, Any]
+    ratios: tuple[float, ...]  # per-block ratios base / reference (esrprof.gate.block_ratios)
+
+    @classmethod
+    def resolve(cls, name: str) -> tuple[str, dict[str, Any]]:
+        """A reference-model name (``imdn``) or a spec -> (spec, kwargs)."""
+        if ":" in name:
+            return name, {}
+        try:
+            from reference_models.registry import get
+        except ImportError:
+            raise UsageError(f"reference {name!r}: give a spec FILE.py:Class") from None
+        try:
+            entry = get(name)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+        return entry.spec, dict(entry.kwargs)
+
+    def build(self) -> Any:
+        from esrprof.loading import build
+
+        return build(self.spec, self.kwargs)
+
+
+@dataclass(frozen=True)
 class Baseline:
     name: str
     class_name: str  # qualname of the model class; the identity a candidate must share
@@ -128,6 +159,7 @@ class Baseline:
     samples_ms: tuple[float, ...]
     environment: dict[str, Any] = field(default_factory=dict)
     params: int | None = None
+    reference: Reference | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
 
@@ -171,6 +203,7 @@ class Baseline:
                 "fast_end_ms": self.fast_end_ms,
             },
             "base": asdict(self.base),
+            "reference": asdict(self.reference) if self.reference is not None else None,
             "environment": self.environment,
         }
 
@@ -195,6 +228,16 @@ class Baseline:
             model = data["model"]
             base = BaseSource(**data["base"])
             samples = tuple(float(s) for s in data["latency"]["samples_ms"])
+            ref = data.get("reference")
+            reference = (
+                Reference(
+                    spec=str(ref["spec"]),
+                    kwargs=dict(ref.get("kwargs") or {}),
+                    ratios=tuple(float(r) for r in ref["ratios"]),
+                )
+                if ref
+                else None
+            )
             out = cls(
                 name=str(model["name"]),
                 class_name=str(model["class_name"]),
@@ -206,6 +249,7 @@ class Baseline:
                 samples_ms=samples,
                 environment=dict(data.get("environment") or {}),
                 params=model.get("params"),
+                reference=reference,
                 created=str(data.get("created", "")),
                 tool_version=str((data.get("tool") or {}).get("version", "")),
             )
@@ -306,6 +350,7 @@ def make_baseline(
     threads: int = 1,
     clock: Any = None,
     environment: Mapping[str, Any] | None = None,
+    reference: str | None = None,
 ) -> Baseline:
     """Capture ``model`` as the base version: its source, kwargs, latency and environment.
 
@@ -327,7 +372,20 @@ def make_baseline(
     rebuilt = base.build(kwargs)
     _check_same_architecture(model, rebuilt, base.qualname, kwargs)
     device = model_device(model)
-    times = sample_latency(model, shape, samples=samples, threads=threads, clock=clock)
+    times = sample_latency(
+        model, shape, beside=rebuilt, samples=samples, threads=threads, clock=clock
+    )
+    ref = None
+    if reference is not None:
+        from esrprof.gate import block_ratios
+
+        spec_ref, kwargs_ref = Reference.resolve(reference)
+        partial = Reference(spec_ref, kwargs_ref, ())
+        mine, theirs = sample_latency(
+            model, shape, beside=partial.build(), samples=samples, threads=threads,
+            clock=clock, both=True,
+        )
+        ref = Reference(spec_ref, kwargs_ref, tuple(float(r) for r in block_ratios(mine, theirs)))
     if environment is None:
         from esrprof.gate import environment_for
 
@@ -343,6 +401,7 @@ def make_baseline(
         samples_ms=tuple(times),
         environment=dict(environment),
         params=sum(p.numel() for p in model.parameters()),
+        reference=ref,
     )
 
 

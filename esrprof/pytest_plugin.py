@@ -326,7 +326,7 @@ def _benchmark(
 ) -> Any:
     import torch
 
-    from esrprof.gate import default_clock, forward_of, model_device, probe_input
+    from esrprof.gate import default_clock, forward_of, model_device, model_dtype, probe_input
     from esrprof.state import preserved
 
     if not isinstance(rounds, int) or rounds < 1 or warmup_rounds < 0:
@@ -334,7 +334,8 @@ def _benchmark(
     values = _validate({"input_shape": input_shape})
     device = model_device(model)
     clock = clock or default_clock(device)
-    fn = forward_of(model, probe_input(values["input_shape"], device))
+    x = probe_input(values["input_shape"], device, dtype=model_dtype(model))
+    fn = forward_of(model, x)
     timer = _VirtualTimer()
 
     def one_call() -> None:

@@ -63,7 +63,19 @@ def test_estimate_ratio_of_paired_samples():
 
 
 def _estimate(ratio, low, high):
-    return gate.RatioEstimate(ratio, low, high, 0.95, 100, ratio, ratio, 1.0)
+    return gate.RatioEstimate(ratio, low, high, 0.95, 100, ratio, ratio, ratio, 1.0)
+
+
+def test_block_ratios_resist_additive_delays():
+    rng = np.random.default_rng(0)
+    base = np.full(400, 2.0)
+    cand = np.full(400, 2.2)  # 10 % slower
+    # another process preempts most calls, both of a pair alike, adding 1-6 ms
+    hit = rng.random(400) < 0.7
+    delay = rng.uniform(1, 6, 400) * hit
+    est = gate.estimate_ratio(cand + delay, base + delay)
+    assert est.median_call_ratio < 1.06  # the plain per-call ratio is pulled towards 1
+    assert est.ratio == pytest.approx(1.1, abs=0.01) and est.low > 1.05
 
 
 def test_decide_ratio_uses_the_interval():
@@ -114,13 +126,13 @@ def test_interleaved_pairs_alternate_order_and_stop_early():
 
 
 def test_interleaved_pairs_take_more_pairs_on_a_close_call():
-    cand_times = iter([1.0, 1.1] * 100)
+    cand_times = iter(([1.0] * 4 + [1.1] * 4) * 100)
 
     class Alternating:
         def time_ms(self, fn):
             return fn()
 
-    # per-pair ratios alternate 1.0 and 1.1: the interval always straddles the 5 % limit
+    # per-block ratios alternate 1.0 and 1.1: the interval always straddles the 5 % limit
     c, _ = gate.interleaved_pairs(
         Alternating(),
         lambda: next(cand_times),
@@ -133,7 +145,7 @@ def test_interleaved_pairs_take_more_pairs_on_a_close_call():
 
 def test_budget_validation():
     with pytest.raises(UsageError):
-        gate.Budget(min_pairs=2)
+        gate.Budget(min_pairs=6)
     with pytest.raises(UsageError):
         gate.Budget(min_pairs=50, max_pairs=10)
 
@@ -420,3 +432,78 @@ def test_make_baseline_checks_that_the_source_rebuilds_the_model(model_dir):
     ok = make_baseline(model, (1, 3, 8, 8), kwargs={"width": 16}, clock=CostClock(),
                        environment=ENV)
     assert ok.kwargs == {"width": 16}
+
+
+@pytest.mark.gpu
+def test_gate_on_cuda_times_with_events(tmp_path):
+    net = tmp_path / "cuda_net.py"
+    net.write_text(NET_FILE.format(depth=1))
+    model = _load(net).cuda()
+    base = make_baseline(model, (1, 3, 64, 64), samples=10)
+    assert base.device.startswith("cuda") and base.hardware
+    verdict = gate.run_gate(model, base, max_slowdown=0.5, abs_max_slowdown=1.0)
+    assert verdict.passed, verdict.message()
+
+
+def test_interleaved_pairs_stop_at_the_time_budget():
+    ticks = iter(range(10_000))
+
+    class Alternating:
+        def time_ms(self, fn):
+            return fn()
+
+    values = iter(([1.0] * 4 + [1.1] * 4) * 1000)
+    c, _ = gate.interleaved_pairs(
+        Alternating(),
+        lambda: next(values),
+        lambda: 1.0,
+        limit=0.05,
+        budget=gate.Budget(min_pairs=10, max_pairs=1000, max_seconds=15, warmup=0),
+        now=lambda: float(next(ticks)),  # one "second" per look at the clock
+    )
+    assert 10 <= len(c) < 40
+
+
+def test_cli_gate_base_spec_overrides_the_stored_source(saved, capsys):
+    net, out = saved
+    slow = net.parent / "net_slow_base.py"
+    slow.write_text(NET_FILE.format(depth=8))
+    capsys.readouterr()
+    assert _gate(net, out, "--base", f"{slow}:Net", "--no-absolute") == 0
+    text = capsys.readouterr().out
+    assert "PASS" in text and "slow-down -" in text  # faster than that base
+
+
+def test_cli_gate_against_a_named_reference(tmp_path, capsys):
+    net = tmp_path / "ref_net.py"
+    net.write_text(NET_FILE.format(depth=1))
+    ref = tmp_path / "calib.py"
+    ref.write_text(NET_FILE.format(depth=2))
+    out = tmp_path / "base.json"
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(out), "--input-shape", "1,3,16,16",
+                 "--samples", "40", "--reference", f"{ref}:Net"]) == 0
+    stored = json.loads(out.read_text())["reference"]
+    assert stored["spec"] == f"{ref}:Net" and len(stored["ratios"]) == 10
+    capsys.readouterr()
+    assert _gate(net, out, "--against-reference", "--max-slowdown", "60%", "--no-absolute") == 0
+    assert "timed against the reference" in capsys.readouterr().out
+    slow = tmp_path / "ref_net_slow.py"
+    slow.write_text(NET_FILE.format(depth=8))
+    assert _gate(slow, out, "--against-reference", "--no-absolute") == 1
+    # a baseline without a reference cannot be used that way
+    plain = tmp_path / "plain.json"
+    main(["baseline", "save", f"{net}:Net", "-o", str(plain), "--input-shape", "1,3,16,16",
+          "--samples", "10"])
+    capsys.readouterr()
+    assert _gate(net, plain, "--against-reference") == 2
+    assert "--reference NAME" in capsys.readouterr().err
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(tmp_path / "x.json"),
+                 "--reference", "no-such-model"]) == 2
+
+
+def test_estimate_against_reference():
+    base = [2.0] * 40
+    ref = [4.0] * 40
+    stored = gate.block_ratios(base, ref)  # base was half the reference
+    est = gate.estimate_against_reference([2.4] * 40, [4.0] * 40, stored)
+    assert est.ratio == pytest.approx(1.2) and est.low == pytest.approx(1.2)

@@ -183,3 +183,30 @@ def test_lightning_callback():
 
     callback = EsrprofCallback(probe_shape=(1, 3, 8, 8), every=1)
     assert callback.every == 1
+
+
+@pytest.mark.gpu
+def test_cuda_training_bit_identical_and_cuda_rng_restored(tmp_path):
+    torch.backends.cudnn.deterministic = True
+    try:
+        runs = []
+        for monitored in (False, True):
+            torch.manual_seed(0)
+            model = TinySR().cuda()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            monitor = Monitor(model, (1, 3, 8, 8), every=2, repeats=2) if monitored else None
+            for _ in range(6):
+                lr = torch.rand(2, 3, 8, 8, device="cuda")
+                loss = model(lr).abs().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if monitor is not None:
+                    record = monitor.step()
+                    assert record is None or record.memory_mib > 0
+            runs.append((model.state_dict(), torch.cuda.get_rng_state()))
+        (a, rng_a), (b, rng_b) = runs
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert torch.equal(rng_a, rng_b)
+    finally:
+        torch.backends.cudnn.deterministic = False

@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
     save.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     save.add_argument("--name", default=None, help="name to record (default: the class name)")
     save.add_argument("--force", action="store_true", help="overwrite an existing baseline")
+    save.add_argument("--reference", default=None, metavar="NAME|SPEC",
+                      help="also time a reference network (e.g. imdn) beside the model, for "
+                      "`esrprof gate --against-reference` (noisier than the default)")
     save.set_defaults(func=run_save)
     show = add_command(actions, "show", help="print what a baseline holds")
     show.add_argument("file", help="baseline file")
@@ -59,8 +62,8 @@ def run_save(args: argparse.Namespace) -> int:
     from esrprof.errors import UsageError
     from esrprof.loading import load_model, parse_kwargs, resolve
 
-    if args.samples < 5 or args.threads < 1:
-        raise UsageError("--samples must be at least 5 and --threads at least 1")
+    if args.samples < 8 or args.threads < 1:
+        raise UsageError("--samples must be at least 8 and --threads at least 1")
     shape = parse_shape(args.input_shape)
     kwargs = parse_kwargs(args.kwargs)
     if Path(args.output).exists() and not args.force:  # fail before minutes of timing
@@ -77,6 +80,7 @@ def run_save(args: argparse.Namespace) -> int:
         name=loaded.info.name,
         samples=args.samples,
         threads=args.threads,
+        reference=args.reference,
     )
     path = save_baseline(baseline, args.output, force=args.force)
     print(_describe(baseline, str(path)))
@@ -95,8 +99,9 @@ def _describe(b: Any, where: str) -> str:
     rev = f", git {b.base.git_revision[:12]}" if b.base.git_revision else ""
     return (
         f"baseline {where}: {b.name} ({b.class_name}) at {shape} on {b.device}\n"
-        f"  latency: median {b.median_ms:.3f} ms, 10th percentile {b.fast_end_ms:.3f} ms "
+        f"  latency: median {b.median_ms:.3f} ms, fast end {b.fast_end_ms:.3f} ms "
         f"over {len(b.samples_ms)} samples\n"
         f"  hardware: {b.hardware}\n"
         f"  base source: {b.base.file} (sha256 {b.base.sha256[:12]}{rev})"
+        + (f"\n  reference: {b.reference.spec}" if b.reference is not None else "")
     )
