@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from esrprof.errors import InputShapeError
+
 
 def add_command(sub: Any, name: str, help: str, description: str | None = None):
     """A subparser that also accepts ``--debug`` after the command name."""
@@ -16,3 +18,37 @@ def add_command(sub: Any, name: str, help: str, description: str | None = None):
         help="show the full traceback of an error",
     )
     return parser
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    spec_help: str = "FILE.py:Class or package.module:Class",
+    kwargs_help: str = "constructor arguments as a JSON object",
+    input_shape_default: str | None = "1,3,256,256",
+    input_shape_help: str = "input shape (default 1,3,256,256, the challenge's)",
+) -> None:
+    """The model spec and the options that build it, alike for every command that loads one."""
+    parser.add_argument("spec", help=spec_help)
+    parser.add_argument("--kwargs", default=None, metavar="JSON", help=kwargs_help)
+    parser.add_argument("--weights", default=None, metavar="CKPT",
+                        help="checkpoint loaded with torch.load(weights_only=True), strict=True")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="allow a checkpoint that needs pickle (only for files you trust)")
+    parser.add_argument("--input-shape", default=input_shape_default, metavar="N,C,H,W",
+                        help=input_shape_help)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1,3,256,256`` (any rank), or ``HxW`` / ``H,W`` shorthand for 1x3xHxW."""
+    raw = text.lower().replace("x", ",").replace(" ", "")
+    try:
+        dims = tuple(int(d) for d in raw.split(",") if d)
+    except ValueError:
+        raise InputShapeError(f"--input-shape {text!r}: expected integers like 1,3,256,256") \
+            from None
+    if not dims or any(d <= 0 for d in dims):
+        raise InputShapeError(f"--input-shape {text!r}: dimensions must be positive")
+    if len(dims) == 2:
+        dims = (1, 3, *dims)
+    return dims

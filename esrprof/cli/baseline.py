@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from esrprof.cli._common import add_command
+from esrprof.cli._common import add_command, add_model_arguments, parse_shape
 
 
 def register(sub: Any) -> None:
@@ -21,17 +21,10 @@ def register(sub: Any) -> None:
         "save",
         help="time a model and store it (source, kwargs, input shape, latency, environment)",
     )
-    save.add_argument("spec", help="FILE.py:Class or package.module:Class")
+    add_model_arguments(save, input_shape_help="input the gate will time on (default "
+                        "1,3,256,256)")
     save.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="baseline file to write (refuses to overwrite without --force)")
-    save.add_argument("--kwargs", default=None, metavar="JSON",
-                      help="constructor arguments as a JSON object")
-    save.add_argument("--weights", default=None, metavar="CKPT",
-                      help="checkpoint loaded with torch.load(weights_only=True)")
-    save.add_argument("--allow-pickle", action="store_true",
-                      help="allow a checkpoint that needs pickle (only for files you trust)")
-    save.add_argument("--input-shape", default="1,3,256,256", metavar="N,C,H,W",
-                      help="input the gate will time on (default 1,3,256,256)")
     save.add_argument("--samples", type=int, default=100,
                       help="absolute latency samples to store (default 100)")
     save.add_argument("--threads", type=int, default=1,
@@ -58,7 +51,6 @@ def run_save(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from esrprof.baseline import make_baseline, save_baseline
-    from esrprof.cli.profile import parse_shape
     from esrprof.errors import UsageError
     from esrprof.loading import load_model, parse_kwargs, resolve
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from esrprof.cli._common import add_command
+from esrprof.cli._common import add_command, add_model_arguments, parse_shape
 
 
 def register(sub: Any) -> None:
@@ -21,16 +21,15 @@ def register(sub: Any) -> None:
         "interleaved call by call in one process with threads pinned, and fail when the median "
         "per-call slow-down is above --max-slowdown (with a bootstrap confidence interval).",
     )
-    p.add_argument("spec", help="candidate model: FILE.py:Class or package.module:Class")
+    add_model_arguments(
+        p,
+        spec_help="candidate model: FILE.py:Class or package.module:Class",
+        kwargs_help="candidate constructor arguments (default: the baseline's)",
+        input_shape_default=None,
+        input_shape_help="must match the baseline's (default: the baseline's)",
+    )
     p.add_argument("--baseline", required=True, metavar="FILE",
                    help="baseline written by `esrprof baseline save`")
-    p.add_argument("--kwargs", default=None, metavar="JSON",
-                   help="candidate constructor arguments (default: the baseline's)")
-    p.add_argument("--weights", default=None, metavar="CKPT", help="candidate checkpoint")
-    p.add_argument("--allow-pickle", action="store_true",
-                   help="allow a checkpoint that needs pickle (only for files you trust)")
-    p.add_argument("--input-shape", default=None, metavar="N,C,H,W",
-                   help="must match the baseline's (default: the baseline's)")
     p.add_argument("--max-slowdown", default="5%", metavar="PCT",
                    help="allowed slow-down of the candidate against its base (default 5%%)")
     p.add_argument("--abs-max-slowdown", default="25%", metavar="PCT",
@@ -60,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from esrprof.baseline import load_baseline
-    from esrprof.cli.profile import parse_shape
     from esrprof.errors import UsageError
     from esrprof.gate import Budget, parse_fraction, run_gate
     from esrprof.loading import build, load_model, parse_kwargs

@@ -8,23 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from esrprof.cli._common import add_command
-from esrprof.errors import InputShapeError
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``1,3,256,256`` (any rank), or ``HxW`` / ``H,W`` shorthand for 1x3xHxW."""
-    raw = text.lower().replace("x", ",").replace(" ", "")
-    try:
-        dims = tuple(int(d) for d in raw.split(",") if d)
-    except ValueError:
-        raise InputShapeError(f"--input-shape {text!r}: expected integers like 1,3,256,256") \
-            from None
-    if not dims or any(d <= 0 for d in dims):
-        raise InputShapeError(f"--input-shape {text!r}: dimensions must be positive")
-    if len(dims) == 2:
-        dims = (1, 3, *dims)
-    return dims
+from esrprof.cli._common import add_command, add_model_arguments, parse_shape
 
 
 def register(sub: Any) -> None:
@@ -35,15 +19,8 @@ def register(sub: Any) -> None:
         description="Count (and with --run, time) a model given as FILE.py:Class or "
         "package.module:Class.",
     )
-    p.add_argument("spec", help="FILE.py:Class or package.module:Class")
-    p.add_argument("--kwargs", default=None, metavar="JSON",
-                   help="constructor arguments as a JSON object")
-    p.add_argument("--weights", default=None, metavar="CKPT",
-                   help="checkpoint loaded with torch.load(weights_only=True), strict=True")
-    p.add_argument("--allow-pickle", action="store_true",
-                   help="allow a checkpoint that needs pickle (only for files you trust)")
-    p.add_argument("--input-shape", default="1,3,256,256", metavar="N,C,H,W",
-                   help="input to count on (default 1,3,256,256, the challenge's)")
+    add_model_arguments(p, input_shape_help="input to count on (default 1,3,256,256, the "
+                        "challenge's)")
     p.add_argument("--counters", default=None, metavar="NAMES",
                    help="peer counters to run beside ours: fvcore,thop or all")
     p.add_argument("--per-layer", nargs="?", type=int, const=15, default=None, metavar="N",
