@@ -14,7 +14,8 @@ from PIL import Image
 from torch import nn
 
 from esrprof.errors import ModelError, UsageError
-from esrprof.run import RunConfig, RunResult, measure, tiled_forward
+from esrprof.forward import tiled_forward
+from esrprof.run import RunConfig, RunResult, measure
 
 
 class ScriptedClock:
