@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import clipped_max_pool
+from reference_models.layers import clipped_max_pool, pixel_shuffle_upsampler
 
 
 def _cl(x: torch.Tensor) -> torch.Tensor:
@@ -105,9 +105,7 @@ class _PixelShuffleDirect(nn.Module):
 
     def __init__(self, scale: int, channels: int, out_channels: int):
         super().__init__()
-        self.upsampleOneStep = nn.Sequential(
-            nn.Conv2d(channels, out_channels * scale**2, 3, padding=1), nn.PixelShuffle(scale)
-        )
+        self.upsampleOneStep = pixel_shuffle_upsampler(channels, out_channels, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.upsampleOneStep(x)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import clipped_max_pool
+from reference_models.layers import clipped_max_pool, pixel_shuffle_upsampler
 
 
 class ESA(nn.Module):
@@ -93,9 +93,7 @@ class EFDN(nn.Module):
         self.head = nn.Conv2d(in_channels, n_feats, 3, padding=1)
         self.cells = nn.ModuleList([Cell(n_feats) for _ in range(4)])
         self.local_fuse = nn.ModuleList([nn.Conv2d(n_feats * 2, n_feats, 1) for _ in range(3)])
-        self.tail = nn.Sequential(
-            nn.Conv2d(n_feats, out_channels * scale**2, 3, padding=1), nn.PixelShuffle(scale)
-        )
+        self.tail = pixel_shuffle_upsampler(n_feats, out_channels, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out0 = self.head(x)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import clipped_max_pool, same_conv
+from reference_models.layers import clipped_max_pool, pixel_shuffle_upsampler, same_conv
 
 
 class ESA(nn.Module):
@@ -89,9 +89,7 @@ class PlainEFDN(nn.Module):
         self.B3 = PlainRFDB(nf)
         self.B4 = PlainRFDB(nf)
         self.LR_conv = same_conv(nf, nf, 3)
-        self.upsampler = nn.Sequential(
-            same_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale)
-        )
+        self.upsampler = pixel_shuffle_upsampler(nf, out_nc, upscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fea = self.fea_conv(x)

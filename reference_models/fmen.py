@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reference_models.layers import pixel_shuffle_upsampler
+
 NEG_SLOPE = 0.1
 
 
@@ -133,9 +135,7 @@ class FMEN(nn.Module):
             [HFAB(n_feats, up_blocks[i + 1], mid_feats, deploy) for i in range(down_blocks)]
         )
         self.lr_conv = nn.Conv2d(n_feats, n_feats, 3, padding=1)
-        self.tail = nn.Sequential(
-            nn.Conv2d(n_feats, n_colors * upscale**2, 3, padding=1), nn.PixelShuffle(upscale)
-        )
+        self.tail = pixel_shuffle_upsampler(n_feats, n_colors, upscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(x)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reference_models.layers import ShortcutBlock, same_conv
+from reference_models.layers import ShortcutBlock, pixel_shuffle_upsampler, same_conv
 
 
 class IMDBPlus(nn.Module):
@@ -52,7 +52,7 @@ class IMDNPlus(nn.Module):
         body = [IMDBPlus(nf) for _ in range(nb)]
         body.append(same_conv(nf, nf, 3))
         self.FEM = nn.Sequential(same_conv(in_nc, nf, 3), ShortcutBlock(nn.Sequential(*body)))
-        self.RM = nn.Sequential(same_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
+        self.RM = pixel_shuffle_upsampler(nf, out_nc, upscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.RM(self.FEM(x))

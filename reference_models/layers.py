@@ -21,6 +21,12 @@ def clipped_max_pool(
     return F.max_pool2d(x, k, stride=stride, padding=padding)
 
 
+def pixel_shuffle_upsampler(in_ch: int, out_ch: int, scale: int) -> nn.Sequential:
+    """The usual x``scale`` tail: a 3x3 conv to ``out_ch·scale²`` channels, then PixelShuffle
+    (checkpoint names ``<tail>.0.weight``, ``<tail>.0.bias``)."""
+    return nn.Sequential(same_conv(in_ch, out_ch * scale**2, 3), nn.PixelShuffle(scale))
+
+
 class ShortcutBlock(nn.Module):
     """``x + sub(x)``; ``sub`` is the checkpoint's name for the wrapped body."""
 

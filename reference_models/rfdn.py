@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import clipped_max_pool, same_conv
+from reference_models.layers import clipped_max_pool, pixel_shuffle_upsampler, same_conv
 
 
 class ESA(nn.Module):
@@ -94,9 +94,7 @@ class RFDN(nn.Module):
         self.B4 = RFDB(nf)
         self.c = nn.Sequential(nn.Conv2d(nf * num_modules, nf, 1), nn.LeakyReLU(0.05, inplace=True))
         self.LR_conv = same_conv(nf, nf, 3)
-        self.upsampler = nn.Sequential(
-            same_conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale)
-        )
+        self.upsampler = pixel_shuffle_upsampler(nf, out_nc, upscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fea = self.fea_conv(x)
