@@ -49,3 +49,19 @@ def describe(exc: BaseException, limit: int = 300) -> str:
     """``Type: first line of the message``, for one-line error reports."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:limit]
+
+
+class OutputError(UsageError):
+    """An output path that cannot be written safely (a folder, under a file, read-only)."""
+
+
+# What user code (a model module, constructor, forward, a stored baseline source) may raise that
+# esrprof must turn into a ModelError: ``sys.exit(0)`` in a model must never read as success.
+USER_CODE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
+def user_code_failed(what: str, exc: BaseException) -> ModelError:
+    """The one-line ModelError for a failure inside user code (``SystemExit`` included)."""
+    if isinstance(exc, SystemExit):
+        return ModelError(f"{what} called sys.exit({exc.code!r})")
+    return ModelError(f"{what} failed: {describe(exc)}")

@@ -13,6 +13,7 @@ import inspect
 import json
 import pickle
 import sys
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from esrprof.errors import CheckpointError, ModelError, SpecError, UsageError, describe
+from esrprof.errors import (
+    USER_CODE_ERRORS,
+    CheckpointError,
+    SpecError,
+    UsageError,
+    describe,
+    user_code_failed,
+)
 from esrprof.results import ModelInfo
 
 # Keys under which training frameworks nest the weights (BasicSR, Lightning, plain dicts).
@@ -50,8 +58,8 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     return value
 
 
-def resolve(spec: str) -> Any:
-    """The class (or factory) a spec names."""
+def resolve(spec: str) -> type[nn.Module]:
+    """The ``nn.Module`` subclass a spec names (anything else is refused before it is called)."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         raise SpecError(f"model spec {spec!r} must be FILE.py:Class or package.module:Class")
@@ -59,14 +67,7 @@ def resolve(spec: str) -> Any:
         module = _import_file(Path(target))
         where = target
     else:
-        try:
-            module = importlib.import_module(target)
-        except ModuleNotFoundError as exc:
-            if exc.name and target.startswith(exc.name):
-                raise SpecError(f"no module named {target!r}") from None
-            raise ModelError(f"importing {target} failed: {describe(exc)}") from exc
-        except Exception as exc:
-            raise ModelError(f"importing {target} failed: {describe(exc)}") from exc
+        module = _import_module(target)
         where = target
     obj = module
     for part in attr.split("."):
@@ -77,40 +78,132 @@ def resolve(spec: str) -> Any:
             hint = f" (nn.Module classes there: {', '.join(classes)})" if classes else ""
             raise SpecError(f"{where} has no {attr!r}{hint}")
         obj = getattr(obj, part)
-    if not callable(obj):
-        raise SpecError(f"{spec} is not a class or factory")
+    if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
+        # checked before anything is called: a spec (or a baseline's) must not run os:system
+        raise SpecError(f"{spec} is not a torch.nn.Module class")
     return obj
 
 
 def _import_file(path: Path) -> Any:
     if not path.exists():
-        raise SpecError(f"no such file: {path}")
+        raise SpecError(f"no such file: {path}{_module_form_hint(path)}")
     if path.suffix != ".py":
         raise SpecError(f"{path} is not a .py file")
     resolved = path.resolve()
+    root, dotted = package_root(resolved)
+    if dotted is not None:
+        return _import_in_package(path, root, dotted)
     digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
     name = f"_esrprof_user_{resolved.stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, resolved)
-    if spec is None or spec.loader is None:
-        raise SpecError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
+    try:
+        source = resolved.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read {path}: {describe(exc)}") from None
     # siblings of the file import as they would when the user runs it
-    folder = str(resolved.parent)
+    return exec_source(name, source, str(resolved), folder=resolved.parent,
+                       what=f"importing {path}")
+
+
+def package_root(path: Path) -> tuple[Path, str | None]:
+    """The folder to put on ``sys.path`` and the dotted module name of a ``.py`` file.
+
+    A file whose folder has an ``__init__.py`` belongs to a package: walk up while the parent is
+    a package too, so ``pkg/archs/swinir.py`` imports as ``pkg.archs.swinir`` from the folder
+    holding ``pkg`` and its relative imports resolve. Otherwise (``None``) it is a lone script.
+    """
+    parts = [path.stem] if path.stem != "__init__" else []
+    folder = path.parent
+    if not (folder / "__init__.py").is_file():
+        return folder, None
+    while (folder / "__init__.py").is_file() and folder.name.isidentifier():
+        parts.insert(0, folder.name)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    if not parts or not all(p.isidentifier() for p in parts):
+        return path.parent, None
+    return folder, ".".join(parts)
+
+
+def _import_in_package(path: Path, root: Path, dotted: str) -> Any:
+    top = dotted.partition(".")[0]
+    loaded = sys.modules.get(top)
+    if loaded is not None:
+        where = [Path(p).resolve() for p in getattr(loaded, "__path__", [])]
+        if where and (root / top).resolve() not in where:
+            raise SpecError(
+                f"{path} belongs to package {top!r}, but another {top!r} is already imported "
+                f"from {where[0]}; use the module form {dotted}:Class from the right folder"
+            )
+    folder = str(root)
     added = folder not in sys.path
     if added:
         sys.path.insert(0, folder)
-    sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise ModelError(f"importing {path} failed: {describe(exc)}") from exc
+        return _import_module(dotted)
     finally:
         if added:
             sys.path.remove(folder)
+
+
+def _import_module(target: str) -> Any:
+    """``importlib.import_module`` with user-code failures turned into one-line errors."""
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        if exc.name and target.startswith(exc.name):
+            raise SpecError(f"no module named {target!r}") from None
+        raise user_code_failed(f"importing {target}", exc) from exc
+    except USER_CODE_ERRORS as exc:
+        raise user_code_failed(f"importing {target}", exc) from exc
+
+
+def exec_source(
+    name: str,
+    source: str,
+    filename: str,
+    *,
+    folder: Path | None = None,
+    package: str = "",
+    what: str,
+) -> types.ModuleType:
+    """Run ``source`` as module ``name`` (registered in ``sys.modules``), with ``folder`` on
+    ``sys.path`` while it runs so sibling imports resolve. Whatever the code raises, ``sys.exit``
+    included, becomes a one-line ModelError that starts with ``what``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    module.__package__ = package
+    added = folder is not None and str(folder) not in sys.path
+    if added:
+        sys.path.insert(0, str(folder))
+    sys.modules[name] = module  # dataclasses and typing look the module up while executing
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)
+    except USER_CODE_ERRORS as exc:
+        sys.modules.pop(name, None)
+        raise user_code_failed(what, exc) from exc
+    finally:
+        if added:
+            sys.path.remove(str(folder))
     return module
+
+
+def _module_form_hint(path: Path) -> str:
+    """After a wheel install there is no checkout: say how to name a module instead."""
+    if path.is_absolute() or path.suffix != ".py":
+        return ""
+    dotted = ".".join(path.with_suffix("").parts)
+    if not all(p.isidentifier() for p in dotted.split(".")):
+        return ""
+    try:
+        found = importlib.util.find_spec(dotted) is not None
+    except (ImportError, ValueError):
+        found = False
+    return f" (an installed module? use {dotted}:Class)" if found else ""
 
 
 def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
@@ -118,10 +211,10 @@ def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     kwargs = dict(kwargs or {})
     try:
         model = factory(**kwargs)
-    except Exception as exc:
+    except USER_CODE_ERRORS as exc:
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         name = getattr(factory, "__name__", spec)
-        raise ModelError(f"{name}({args}) failed: {describe(exc)}") from exc
+        raise user_code_failed(f"{name}({args})", exc) from exc
     if not isinstance(model, nn.Module):
         raise SpecError(f"{spec} built a {type(model).__name__}, not a torch.nn.Module")
     return model
