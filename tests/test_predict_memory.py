@@ -28,7 +28,7 @@ MIB = 1024**2
 
 
 def _trace(model: nn.Module, shape, backend: str, types=None) -> Liveness:
-    from esrprof.predict import _trace_function
+    from esrprof.predict.api import _trace_function
 
     types = types if types is not None else {p: type(m).__name__ for p, m in
                                              model.named_modules()}

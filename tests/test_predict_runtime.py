@@ -18,7 +18,7 @@ from reference_models.registry import REGISTRY
 
 
 def _rows(model: nn.Module, shape, dtype=None) -> list[OpRow]:
-    from esrprof.predict import _module_types, _run_trace
+    from esrprof.predict.api import _module_types, _run_trace
 
     return _run_trace(model.eval(), tuple(shape), _module_types(model), "meta", dtype,
                       cost=True).observers[1].rows

@@ -26,18 +26,8 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from esrprof.counting.formulas import classify, op_cost, op_name
+from esrprof.predict.kinds import DEFAULT_GROUP, GROUP_OF
 
-# Kinds of the formula registry -> the groups a prediction reports time by.
-GROUPS = ("convolution", "matmul", "elementwise", "data_movement", "normalization")
-FLOOR = "kernel_floor"
-_GROUP_OF = {
-    "conv": "convolution",
-    "linear": "matmul",
-    "matmul": "matmul",
-    "attention": "matmul",
-    "data_movement": "data_movement",
-    "normalization": "normalization",
-}
 _ARITHMETIC = {"conv": "conv", "linear": "matmul", "matmul": "matmul", "attention": "matmul"}
 _ALLOCATION_ONLY = frozenset({"aten.empty", "aten.empty_like", "aten.empty_strided",
                               "aten.new_empty", "aten.new_empty_strided"})
@@ -57,7 +47,7 @@ class OpRow:
 
     @property
     def group(self) -> str:
-        return _GROUP_OF.get(self.kind, "elementwise")
+        return GROUP_OF.get(self.kind, DEFAULT_GROUP)
 
     @property
     def bytes_moved(self) -> int:
@@ -174,4 +164,4 @@ def total_seconds(
     ))
 
 
-__all__ = ["FLOOR", "GROUPS", "CostObserver", "OpRow", "OpTime", "op_times", "total_seconds"]
+__all__ = ["CostObserver", "OpRow", "OpTime", "op_times", "total_seconds"]

@@ -1,0 +1,396 @@
+"""predict() and predict_challenge(), and the records they return."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from esrprof.errors import ResultFileError, UsageError
+from esrprof.predict.calibration import CALIBRATION, Calibration
+from esrprof.predict.gpus import GpuSpec, gpu_spec
+from esrprof.predict.kinds import FLOOR, KINDS
+from esrprof.predict.memory import Liveness, LivenessObserver, replay, weight_sizes
+from esrprof.predict.runtime import CostObserver, OpRow, op_times
+from esrprof.probe import check_shape, device_dtype, dtype_label
+
+SCHEMA = 1
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Input shapes, GPU and allocator history of one challenge's measurement."""
+
+    name: str
+    memory_shape: tuple[int, ...]  # the image that sets the peak (the largest)
+    runtime_shape: tuple[int, ...]  # a typical image (the runtime is a mean over images)
+    gpu: str
+    warmup_shapes: tuple[tuple[int, ...], ...] = ()  # forwards before the largest image
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "memory_shape": list(self.memory_shape),
+            "runtime_shape": list(self.runtime_shape),
+            "gpu": self.gpu,
+            "warmup_shapes": [list(s) for s in self.warmup_shapes],
+            "description": self.description,
+        }
+
+
+CHALLENGE_2022 = Preset(
+    name="ntire2022",
+    memory_shape=(1, 3, 510, 510),
+    runtime_shape=(1, 3, 339, 510),
+    gpu="titan-xp",
+    warmup_shapes=((1, 3, 339, 510),),
+    description=(
+        "NTIRE 2022 ESR: max_memory_allocated over the DIV2K validation set (never reset), so "
+        "its largest LR image, 510x510, sets the peak, after typical 339x510 images have "
+        "filled the allocator's cache; runtime is the mean over images, most of them 339x510 "
+        "LR. fp32 on a Titan Xp."
+    ),
+)
+
+
+@dataclass(frozen=True)
+class MemoryPrediction:
+    """Predicted ``torch.cuda.max_memory_allocated()`` for one forward, in MiB (1024²)."""
+
+    input_shape: tuple[int, ...]
+    peak_allocated_mib: float  # weights + everything the forward holds at its worst moment
+    weights_mib: float  # parameter and buffer blocks
+    input_mib: float
+    output_mib: float
+    activation_peak_mib: float  # peak minus weights and input: what the forward itself adds
+    exact_peak_mib: float  # the same liveness at exact tensor sizes, without the allocator
+    peak_module: str  # dotted path of the module whose op set the peak ("" = root)
+    peak_op: str  # aten op name, "input" or "output"
+    warmup_shapes: tuple[tuple[int, ...], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["input_shape"] = list(self.input_shape)
+        d["warmup_shapes"] = [list(s) for s in self.warmup_shapes]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MemoryPrediction:
+        d = dict(data)
+        d["input_shape"] = tuple(d["input_shape"])
+        d["warmup_shapes"] = tuple(tuple(s) for s in d.get("warmup_shapes", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class KindTime:
+    kind: str  # one of KINDS
+    ms: float
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """Predicted time of one module's own ops (not its children's), floors included."""
+
+    module: str
+    module_type: str
+    ms: float
+    share: float
+    kernels: int
+    memory_bound_share: float  # of this layer's roofline time
+    top_op: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RuntimePrediction:
+    """Predicted forward time on the GPU, with where it goes."""
+
+    input_shape: tuple[int, ...]
+    ms: float
+    kernels: int
+    flops: int  # 2 x MACs of convolutions, matmuls and attention
+    bytes_moved: int  # read + written by all kernels
+    memory_bound_share: float  # of the predicted time: kernels limited by bandwidth
+    compute_bound_share: float  # kernels limited by arithmetic
+    floor_share: float  # per-kernel floors (the three shares add to 1)
+    by_kind: tuple[KindTime, ...]
+    top_layers: tuple[LayerTime, ...]
+
+    @property
+    def by_kind_ms(self) -> dict[str, float]:
+        return {k.kind: k.ms for k in self.by_kind}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["input_shape"] = list(self.input_shape)
+        d["by_kind"] = [k.to_dict() for k in self.by_kind]
+        d["top_layers"] = [layer.to_dict() for layer in self.top_layers]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuntimePrediction:
+        d = dict(data)
+        d["input_shape"] = tuple(d["input_shape"])
+        d["by_kind"] = tuple(KindTime(**k) for k in d["by_kind"])
+        d["top_layers"] = tuple(LayerTime(**layer) for layer in d["top_layers"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Peak GPU memory and runtime of a model, predicted for one GPU. Not a measurement."""
+
+    memory: MemoryPrediction
+    runtime: RuntimePrediction
+    gpu: GpuSpec
+    dtype: str  # "fp32", "fp16", ...
+    calibration: Calibration
+    backend: str  # the trace's backend: "meta", "fake" or "real"
+    fallback_reason: str | None = None
+    preset: str | None = None
+    seconds: float = 0.0  # cost of the prediction itself
+    schema: int = field(default=SCHEMA)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "kind": "prediction",
+            "preset": self.preset,
+            "gpu": self.gpu.to_dict(),
+            "dtype": self.dtype,
+            "backend": self.backend,
+            "fallback_reason": self.fallback_reason,
+            "memory": self.memory.to_dict(),
+            "runtime": self.runtime.to_dict(),
+            "calibration": self.calibration.to_dict(),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Prediction:
+        try:
+            schema = int(data.get("schema", 0))
+            if schema > SCHEMA:
+                raise ResultFileError(
+                    f"prediction schema {schema} is newer than this esrprof reads ({SCHEMA})"
+                )
+            return cls(
+                memory=MemoryPrediction.from_dict(data["memory"]),
+                runtime=RuntimePrediction.from_dict(data["runtime"]),
+                gpu=GpuSpec.from_dict(data["gpu"]),
+                dtype=str(data["dtype"]),
+                calibration=Calibration.from_dict(data["calibration"]),
+                backend=str(data["backend"]),
+                fallback_reason=data.get("fallback_reason"),
+                preset=data.get("preset"),
+                seconds=float(data.get("seconds", 0.0)),
+                schema=schema,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultFileError(f"not a prediction record: {exc}") from None
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def predict(
+    model: nn.Module,
+    input_shape: Sequence[int] = (1, 3, 339, 510),
+    gpu: str | GpuSpec = "titan-xp",
+    dtype: torch.dtype | None = None,
+    *,
+    backend: str = "auto",
+    calibration: Calibration = CALIBRATION,
+    top_layers: int = 10,
+) -> Prediction:
+    """Peak GPU memory and runtime of one forward on ``input_shape``, predicted for ``gpu``.
+
+    Computed from one traced forward on meta tensors (``backend="auto"`` falls back to fake,
+    then real tensors only for models that need values). The model is not modified.
+    ``dtype``: compute in this dtype (as after ``model.to(dtype)``); default: the model's own.
+    """
+    shape, spec = _check(model, input_shape, gpu)
+    started = time.perf_counter()
+    types = _module_types(model)
+    trace = _run_trace(model, shape, types, backend, dtype, cost=True)
+    liveness, rows = trace.observers[0].result, trace.observers[1].rows
+    used_dtype = dtype or device_dtype(model)[1]
+    memory = _memory(model, shape, liveness, (), used_dtype, dtype)
+    runtime = _runtime(shape, rows, spec, calibration, types, top_layers)
+    return Prediction(memory, runtime, spec, dtype_label(used_dtype), calibration,
+                      trace.backend, trace.fallback_reason, None,
+                      time.perf_counter() - started)
+
+
+def predict_challenge(
+    model: nn.Module,
+    preset: Preset = CHALLENGE_2022,
+    gpu: str | GpuSpec | None = None,
+    dtype: torch.dtype | None = None,
+    *,
+    backend: str = "auto",
+    calibration: Calibration = CALIBRATION,
+    top_layers: int = 10,
+) -> Prediction:
+    """Both challenge figures: peak memory at the preset's largest image (after its warm-up
+    images) and runtime at its typical image, on the preset's GPU (or ``gpu``)."""
+    spec = gpu_spec(gpu if gpu is not None else preset.gpu)
+    mem_shape, spec = _check(model, preset.memory_shape, spec)
+    run_shape = check_shape(preset.runtime_shape)
+    started = time.perf_counter()
+    types = _module_types(model)
+    run_trace = _run_trace(model, run_shape, types, backend, dtype, cost=True)
+    traces = {run_shape: run_trace.observers[0].result}
+    for shape in {check_shape(s) for s in preset.warmup_shapes} | {mem_shape}:
+        if shape not in traces:
+            t = _run_trace(model, shape, types, backend, dtype, cost=False)
+            traces[shape] = t.observers[0].result
+    used_dtype = dtype or device_dtype(model)[1]
+    warmup = tuple(traces[check_shape(s)] for s in preset.warmup_shapes)
+    memory = _memory(model, mem_shape, traces[mem_shape], warmup, used_dtype, dtype,
+                     tuple(check_shape(s) for s in preset.warmup_shapes))
+    runtime = _runtime(run_shape, run_trace.observers[1].rows, spec, calibration, types,
+                       top_layers)
+    return Prediction(memory, runtime, spec, dtype_label(used_dtype), calibration,
+                      run_trace.backend, run_trace.fallback_reason, preset.name,
+                      time.perf_counter() - started)
+
+
+# ------------------------------------------------------------------------------- internals
+
+
+def _check(model: Any, input_shape: Sequence[int], gpu: str | GpuSpec
+           ) -> tuple[tuple[int, ...], GpuSpec]:
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    return check_shape(input_shape), gpu_spec(gpu)
+
+
+def _module_types(model: nn.Module) -> dict[str, str]:
+    return {path: type(m).__name__ for path, m in model.named_modules()}
+
+
+def _run_trace(model: nn.Module, shape: tuple[int, ...], types: Mapping[str, str],
+               backend: str, dtype: torch.dtype | None, *, cost: bool) -> Any:
+    trace = _trace_function()
+
+    def observers() -> list[Any]:
+        obs: list[Any] = [LivenessObserver(types)]
+        if cost:
+            obs.append(CostObserver(types))
+        return obs
+
+    return trace(model, shape, observers, backend=backend, dtype=dtype)
+
+
+def _trace_function() -> Any:
+    try:
+        from esrprof.counting.engine import trace
+    except ImportError:  # until the engine exposes trace(): the local stand-in
+        from esrprof.predict._harness import trace
+    return trace
+
+
+def _memory(model: nn.Module, shape: tuple[int, ...], liveness: Liveness,
+            warmup: Sequence[Liveness], used_dtype: torch.dtype,
+            dtype: torch.dtype | None,
+            warmup_shapes: tuple[tuple[int, ...], ...] = ()) -> MemoryPrediction:
+    sizes = weight_sizes(model, dtype)
+    rep = replay(liveness, sizes, warmup)
+    exact, _ = liveness.exact_peak()
+    module, op = liveness.label(rep.peak_step)
+    input_bytes = liveness.nbytes(liveness.input_key)
+    output_bytes = sum(liveness.nbytes(k) for k in liveness.output_keys)
+    return MemoryPrediction(
+        input_shape=shape,
+        peak_allocated_mib=rep.peak_bytes / MIB,
+        weights_mib=rep.weights_bytes / MIB,
+        input_mib=input_bytes / MIB,
+        output_mib=output_bytes / MIB,
+        activation_peak_mib=(rep.peak_bytes - rep.weights_bytes - input_bytes) / MIB,
+        exact_peak_mib=(exact + sum(sizes)) / MIB,
+        peak_module=module,
+        peak_op=op,
+        warmup_shapes=warmup_shapes,
+    )
+
+
+def _runtime(shape: tuple[int, ...], rows: Sequence[OpRow], spec: GpuSpec,
+             cal: Calibration, types: Mapping[str, str], top: int) -> RuntimePrediction:
+    floor_us = spec.floor_us if spec.floor_us is not None else cal.kernel_floor_us
+    times = op_times(rows, peak_flops=spec.peak_flops, bandwidth=spec.bandwidth,
+                     compute_efficiency=cal.compute_efficiency,
+                     bandwidth_efficiency=cal.bandwidth_efficiency, floor_s=floor_us * 1e-6)
+    total = sum(t.seconds for t in times)
+
+    def share(seconds: float) -> float:
+        return seconds / total if total > 0 else 0.0
+
+    kinds: dict[str, float] = dict.fromkeys(KINDS, 0.0)
+    layers: dict[str, list[Any]] = defaultdict(lambda: [0.0, 0, 0.0, 0.0, defaultdict(float)])
+    memory_bound = compute_bound = floors = 0.0
+    for t in times:
+        kinds[t.row.group] += t.roofline_s
+        kinds[FLOOR] += t.floor_s
+        floors += t.floor_s
+        if t.memory_bound:
+            memory_bound += t.roofline_s
+        else:
+            compute_bound += t.roofline_s
+        layer = layers[t.row.module]
+        layer[0] += t.seconds
+        layer[1] += 1
+        layer[2] += t.roofline_s
+        layer[3] += t.roofline_s if t.memory_bound else 0.0
+        layer[4][t.row.op] += t.seconds
+    ranked = sorted(layers.items(), key=lambda kv: (-kv[1][0], kv[0]))[: max(0, top)]
+    return RuntimePrediction(
+        input_shape=shape,
+        ms=total * 1e3,
+        kernels=len(times),
+        flops=sum(r.flops for r in rows),
+        bytes_moved=sum(r.bytes_moved for r in rows),
+        memory_bound_share=share(memory_bound),
+        compute_bound_share=share(compute_bound),
+        floor_share=share(floors),
+        by_kind=tuple(KindTime(k, v * 1e3, share(v)) for k, v in kinds.items()),
+        top_layers=tuple(
+            LayerTime(
+                module=path,
+                module_type=types.get(path, ""),
+                ms=v[0] * 1e3,
+                share=share(v[0]),
+                kernels=v[1],
+                memory_bound_share=v[3] / v[2] if v[2] > 0 else 0.0,
+                top_op=max(v[4].items(), key=lambda kv: kv[1])[0],
+            )
+            for path, v in ranked
+        ),
+    )
+
+
+__all__ = [
+    "CHALLENGE_2022",
+    "KindTime",
+    "LayerTime",
+    "MemoryPrediction",
+    "Prediction",
+    "Preset",
+    "RuntimePrediction",
+    "predict",
+    "predict_challenge",
+]
