@@ -109,9 +109,21 @@ class _Tracer(TorchDispatchMode):
         if hit is None or hit[0] is not t:
             dtype = self.dtype if self.dtype is not None and t.is_floating_point() else t.dtype
             stand_in = torch.empty_strided(t.shape, t.stride(), dtype=dtype, device="meta")
+            if isinstance(t, nn.Parameter):
+                stand_in = nn.Parameter(stand_in, requires_grad=t.requires_grad)
             hit = (t, stand_in)
             self._meta[id(t)] = hit
         return hit[1]
+
+    def swap_in(self, model: nn.Module) -> None:
+        """Put meta stand-ins in the modules' parameter and buffer slots for the pass, so a
+        forward that re-parameterises (``self.w.data = fused``) works on meta like on real
+        tensors. The caller's :func:`preserved` puts the real ones back."""
+        for module in model.modules():
+            for slots in (module._parameters, module._buffers):
+                for name, value in list(slots.items()):
+                    if value is not None:
+                        slots[name] = self._as_meta(value)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
@@ -183,6 +195,8 @@ def _forward(model: nn.Module, observers: Sequence[Observer], backend: str,
             else:
                 x = _make_input(backend, shape, dtype, device)
                 tracer = _Tracer(observers, stack, to_meta=backend == "meta", dtype=dtype)
+                if backend == "meta":
+                    tracer.swap_in(model)
                 _run(model, x, observers, tracer)
     finally:
         for h in handles:
