@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from esrprof.counting import engine
+from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
 from esrprof.results import Counts, ModelInfo, Result
 
@@ -21,13 +22,16 @@ def count(
     counters: str | Iterable[str] = (),
     backend: str = "auto",
     dtype: torch.dtype | None = None,
+    formulas: Formulas | None = None,
 ) -> Counts:
     """Params, buffers, ntire2022 and complete MACs, activations and convs of one forward.
 
     Runs on meta tensors by default (no arithmetic, milliseconds at any input size) and leaves
-    the model as it was. ``counters=("fvcore", "thop")`` adds the peers' totals for comparison.
+    the model as it was, attributes included. ``counters=("fvcore", "thop")`` adds the peers'
+    totals for comparison; ``formulas={aten_op: fn}`` (or ``{aten_op: (kind, fn)}``) overrides
+    or adds MAC formulas for this count only, as fvcore's ``set_op_handle`` does.
     """
-    counts = engine.count(model, input_shape, backend=backend, dtype=dtype)
+    counts = engine.count(model, input_shape, backend=backend, dtype=dtype, formulas=formulas)
     names = parse_counters(counters)
     if names:
         counts = dataclasses.replace(counts, peers=run_peers(model, counts.input_shape, names))
