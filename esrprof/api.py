@@ -57,7 +57,7 @@ def profile(
     if run is not None:
         from esrprof.run import measure
 
-        run_result = measure(model, run)
+        run_result = measure(model, with_model_defaults(run, model))
         environment = dict(getattr(run_result, "environment", {}) or {})
     else:
         from esrprof.environment import collect
@@ -70,6 +70,19 @@ def profile(
         run=run_result,
         environment=environment,
     )
+
+
+def with_model_defaults(config: Any, model: nn.Module) -> Any:
+    """A run config whose unset pixel range and scale come from the reference-model registry
+    when the model is one of the challenge's (the CLI and the API read the same defaults)."""
+    from esrprof.zoo.registry import entry_for
+
+    entry = entry_for(model)
+    if entry is None:
+        return config
+    fill = {k: getattr(entry, k) for k in ("pixel_range", "scale")
+            if getattr(config, k, None) is None}
+    return dataclasses.replace(config, **fill) if fill else config
 
 
 def counts_dtype(model: nn.Module) -> str:
