@@ -56,7 +56,7 @@ def test_sys_exit_in_user_code_is_a_model_error(capsys, model_file, where, code)
             def forward(self, x):
                 {'sys.exit(' + str(code) + ')' if where == 'forward' else 'return self.conv(x)'}
     """, name=f"zz_exit_{where}_{code}.py")
-    exit_code, out, err = cli(capsys, "profile", f"{path}:Net", "--input-shape", "8x8")
+    exit_code, _out, err = cli(capsys, "profile", f"{path}:Net", "--input-shape", "8x8")
     assert exit_code == 1
     assert f"sys.exit({code})" in _one_line(err)
 
