@@ -1,4 +1,9 @@
-"""The public calls. The CLI, the monitor and the pytest plugin all come through here."""
+"""``count`` and ``profile``: counts (and, with a run config, a run) of one model as one record.
+
+``esrprof profile`` and ``esrprof zoo`` call these; the monitor counts through ``count``. The
+latency doors (gate, baseline, pytest plugin) time through ``esrprof.latency`` instead, over the
+same probe and state guard.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from torch import nn
 from esrprof.counting import engine
 from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
+from esrprof.probe import device_dtype, dtype_label
 from esrprof.results import Counts, ModelInfo, Result
 
 
@@ -62,7 +68,7 @@ def profile(
     else:
         from esrprof.environment import collect
 
-        environment = collect(device="cpu", dtype=str(counts_dtype(model)))
+        environment = collect(device="cpu", dtype=dtype_label(device_dtype(model)[1]))
     return Result(
         model=info,
         input_shape=counts.input_shape,
@@ -83,12 +89,3 @@ def with_model_defaults(config: Any, model: nn.Module) -> Any:
     fill = {k: getattr(entry, k) for k in ("pixel_range", "scale")
             if getattr(config, k, None) is None}
     return dataclasses.replace(config, **fill) if fill else config
-
-
-def counts_dtype(model: nn.Module) -> str:
-    for p in model.parameters():
-        if p.is_floating_point():
-            return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(
-                p.dtype, str(p.dtype).replace("torch.", "")
-            )
-    return "fp32"
