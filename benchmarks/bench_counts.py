@@ -1,16 +1,26 @@
 """How fast and how lean is esrprof's default count, against the peers, on the same model?
 
-Times, interleaved round by round (so machine noise hits every method alike), the median of
-``--repeats`` runs of:
-  esrprof   esrprof.count(model, shape)                 (meta tensors, the default)
-  fvcore    FlopCountAnalysis(model, x).total()         (jit trace + real forward)
-  thop      thop.profile(model, inputs=(x,))            (hooks + real forward)
-  ntire     the challenge script's way: module hooks on a real forward
-and, each in a fresh subprocess, the peak resident-memory growth of one call above the process's
-baseline after imports and one small warm-up call (VmHWM reset through /proc/self/clear_refs).
+Three sections (``--only imdn|swin|startup`` runs one):
 
-    python benchmarks/bench_counts.py                 # IMDN at 256x256 and 1024x1024
-    python benchmarks/bench_counts.py --sizes 256 --repeats 7
+imdn     IMDN, timed interleaved round by round (so machine noise hits every method alike), the
+         median of ``--repeats`` runs of:
+           esrprof   esrprof.count(model, shape)             (meta tensors, the default)
+           fvcore    FlopCountAnalysis(model, x).total()     (jit trace + real forward)
+           thop      thop.profile(model, inputs=(x,))        (hooks + real forward)
+           ntire     the challenge script's way: module hooks on a real forward
+         and, each in a fresh subprocess, the peak resident-memory growth of one call above the
+         process's baseline after imports and one small warm-up call (VmHWM reset through
+         /proc/self/clear_refs).
+swin     a Swin-style model (tests/patterns/swin_style.py: shifted-window masks built from the
+         input size in every forward) counted at 128², 512² and 1024²: time, the 512²/128² ratio
+         (target <= 1.5), RSS growth at 1024² (target < 100 MiB), beside torch's FlopCounterMode
+         on a real forward at 128² and 256².
+startup  what a user waits for: `python -c "import torch"` against the whole
+         `esrprof profile reference_models/imdn.py:IMDN` command (target: at most 0.5 s more),
+         and a first count in a fresh process against a later one.
+
+    python benchmarks/bench_counts.py                 # all three
+    python benchmarks/bench_counts.py --only imdn --sizes 256 --repeats 7
 """
 
 from __future__ import annotations
@@ -67,6 +77,12 @@ def run_method(name: str, model: nn.Module, size: int) -> int:
 
         return esrprof.count(model, shape).ntire2022.macs
     x = torch.rand(shape)
+    if name == "flopcounter":
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(x)
+        return counter.get_total_flops() // 2
     if name == "fvcore":
         from fvcore.nn import FlopCountAnalysis
 
@@ -88,14 +104,21 @@ def _rss_kib(field: str) -> int:
     return 0
 
 
-def memory_child(name: str, size: int) -> None:
+def swin_model() -> nn.Module:
+    from tests.patterns.swin_style import SwinStyleSR
+
+    torch.manual_seed(0)
+    return SwinStyleSR(dim=48, stages=4, depth=6).eval()  # 24 blocks, 12 shifted: 12 masks
+
+
+def memory_child(name: str, size: int, model_name: str = "imdn") -> None:
     """Runs in a subprocess: peak RSS growth of one call, after imports and a warm-up."""
     import logging
 
     logging.disable(logging.WARNING)
     from reference_models.imdn import IMDN
 
-    model = IMDN().eval()
+    model = swin_model() if model_name == "swin" else IMDN().eval()
     run_method(name, model, 16)  # lazy imports and one-time set-up are not per-count costs
     base = _rss_kib("VmRSS")
     with contextlib.suppress(OSError):  # reset VmHWM to the current RSS (Linux)
@@ -105,9 +128,10 @@ def memory_child(name: str, size: int) -> None:
     print(json.dumps({"base_mib": base / 1024, "peak_growth_mib": (peak - base) / 1024}))
 
 
-def measure_memory(name: str, size: int) -> dict:
+def measure_memory(name: str, size: int, model_name: str = "imdn") -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, "--memory-child", name, "--sizes", str(size)],
+        [sys.executable, __file__, "--memory-child", name, "--sizes", str(size),
+         "--child-model", model_name],
         capture_output=True, text=True, cwd=ROOT, timeout=1800,
     )
     if proc.returncode != 0:
@@ -115,33 +139,18 @@ def measure_memory(name: str, size: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.memory_child:
-        memory_child(args.memory_child, args.sizes[0])
-        return
-
-    import logging
-
-    logging.disable(logging.WARNING)  # fvcore's per-op warnings
+def bench_imdn(sizes: list[int], repeats: int) -> None:
     from reference_models.imdn import IMDN
 
     model = IMDN().eval()
     print(f"IMDN, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"median of {args.repeats} interleaved runs")
+          f"median of {repeats} interleaved runs")
     for name in METHODS:  # warm-up: imports, jit/tracer caches, torch's lazy modules
         run_method(name, model, 16)
-    for size in args.sizes:
+    for size in sizes:
         samples: dict[str, list[float]] = {m: [] for m in METHODS}
         results: dict[str, int] = {}
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             for name in METHODS:
                 t0 = time.perf_counter()
                 results[name] = run_method(name, model, size)
@@ -156,9 +165,106 @@ def main() -> None:
                         else str(mem.get("error")))
             print(f"{name:<9}{med[name] * 1000:>13.1f}{med[name] / med['esrprof']:>19.0f}x"
                   f"{results[name] / 1e9:>11.2f}{mem_text:>24}")
-    print("\nratio: how many times longer the peer takes than esrprof's default count. "
-          "esrprof's one-time start-up (torch's lazy import of its Python meta kernels, about "
-          "1 s and 70 MiB once per process) is excluded like every method's warm-up.")
+    print("\nratio: how many times longer the peer takes than esrprof's default count "
+          "(every method's one-time warm-up excluded alike; see the startup section).")
+
+
+def _median_time(fn, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def bench_swin(repeats: int) -> None:
+    import esrprof
+
+    model = swin_model()
+    esrprof.count(model, (1, 3, 16, 16))  # warm-up
+    print(f"\nSwin-style model (24 window-attention blocks, 12 masks built per forward), "
+          f"median of {repeats}")
+    print(f"{'size':<7}{'esrprof [ms]':>13}{'RSS growth [MiB]':>18}{'FlopCounterMode [ms]':>22}"
+          f"{'ratio':>8}{'complete MACs [G]':>19}")
+    sizes = (128, 256, 512, 1024)
+    samples: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(repeats):  # interleaved: load from other processes hits every size alike
+        for size in sizes:
+            t0 = time.perf_counter()
+            esrprof.count(model, (1, 3, size, size))
+            samples[size].append(time.perf_counter() - t0)
+    times = {size: statistics.median(v) for size, v in samples.items()}
+    for size in sizes:
+        shape = (1, 3, size, size)
+        macs = esrprof.count(model, shape).complete.macs
+        mem = measure_memory("esrprof", size, "swin")
+        mem_text = f"{mem['peak_growth_mib']:.1f}" if "peak_growth_mib" in mem else "error"
+        peer = ""
+        ratio = ""
+        if size <= 256:  # a real forward beyond that takes minutes on a laptop CPU
+            t = _median_time(lambda size=size: run_method("flopcounter", model, size), 1)
+            peer, ratio = f"{t * 1000:.0f}", f"{t / times[size]:.0f}x"
+        print(f"{size:<7}{times[size] * 1000:>13.1f}{mem_text:>18}{peer:>22}{ratio:>8}"
+              f"{macs / 1e9:>19.2f}")
+    print(f"time 512²/128²: {times[512] / times[128]:.2f} (target <= 1.5); "
+          f"1024²/128²: {times[1024] / times[128]:.2f}")
+
+
+def _wall(cmd: list[str], repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def bench_startup(repeats: int) -> None:
+    import shutil
+
+    esrprof_cmd = shutil.which("esrprof")
+    cli = ([esrprof_cmd] if esrprof_cmd else [sys.executable, "-m", "esrprof"])
+    torch_s = _wall([sys.executable, "-c", "import torch"], repeats)
+    cli_s = _wall([*cli, "profile", "reference_models/imdn.py:IMDN"], repeats)
+    first = subprocess.run(
+        [sys.executable, "-c",
+         "import time, esrprof; from reference_models.imdn import IMDN; m = IMDN()\n"
+         "t = time.perf_counter(); esrprof.count(m, (1, 3, 256, 256)); a = time.perf_counter()\n"
+         "esrprof.count(m, (1, 3, 256, 256)); b = time.perf_counter()\n"
+         "print(f'{(a - t) * 1000:.0f} {(b - a) * 1000:.0f}')"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+    print(f"\nStart-up, median of {repeats} fresh processes")
+    print(f"python -c 'import torch'                          {torch_s:6.2f} s")
+    print(f"esrprof profile reference_models/imdn.py:IMDN      {cli_s:6.2f} s "
+          f"(+{cli_s - torch_s:.2f} s; target <= +0.5 s)")
+    print(f"IMDN 256²: first count in a process {first[0]} ms, the next {first[1]} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--only", choices=("imdn", "swin", "startup"), default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child-model", default="imdn", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_child:
+        memory_child(args.memory_child, args.sizes[0], args.child_model)
+        return
+
+    import logging
+
+    logging.disable(logging.WARNING)  # fvcore's per-op warnings
+    if args.only in (None, "imdn"):
+        bench_imdn(args.sizes, args.repeats)
+    if args.only in (None, "swin"):
+        bench_swin(args.repeats)
+    if args.only in (None, "startup"):
+        bench_startup(args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The public calls. The CLI, the monitor and the pytest plugin all come through here."""
+"""``count`` and ``profile``: counts (and, with a run config, a run) of one model as one record.
+
+``esrprof profile`` and ``esrprof zoo`` call these; the monitor counts through ``count``. The
+latency doors (gate, baseline, pytest plugin) time through ``esrprof.latency`` instead, over the
+same probe and state guard.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ import torch
 from torch import nn
 
 from esrprof.counting import engine
+from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
+from esrprof.probe import device_dtype, dtype_label
 from esrprof.results import Counts, ModelInfo, Result
 
 
@@ -21,13 +28,16 @@ def count(
     counters: str | Iterable[str] = (),
     backend: str = "auto",
     dtype: torch.dtype | None = None,
+    formulas: Formulas | None = None,
 ) -> Counts:
     """Params, buffers, ntire2022 and complete MACs, activations and convs of one forward.
 
     Runs on meta tensors by default (no arithmetic, milliseconds at any input size) and leaves
-    the model as it was. ``counters=("fvcore", "thop")`` adds the peers' totals for comparison.
+    the model as it was, attributes included. ``counters=("fvcore", "thop")`` adds the peers'
+    totals for comparison; ``formulas={aten_op: fn}`` (or ``{aten_op: (kind, fn)}``) overrides
+    or adds MAC formulas for this count only, as fvcore's ``set_op_handle`` does.
     """
-    counts = engine.count(model, input_shape, backend=backend, dtype=dtype)
+    counts = engine.count(model, input_shape, backend=backend, dtype=dtype, formulas=formulas)
     names = parse_counters(counters)
     if names:
         counts = dataclasses.replace(counts, peers=run_peers(model, counts.input_shape, names))
@@ -53,12 +63,12 @@ def profile(
     if run is not None:
         from esrprof.run import measure
 
-        run_result = measure(model, run)
+        run_result = measure(model, with_model_defaults(run, model))
         environment = dict(getattr(run_result, "environment", {}) or {})
     else:
         from esrprof.environment import collect
 
-        environment = collect(device="cpu", dtype=str(counts_dtype(model)))
+        environment = collect(device="cpu", dtype=dtype_label(device_dtype(model)[1]))
     return Result(
         model=info,
         input_shape=counts.input_shape,
@@ -68,10 +78,14 @@ def profile(
     )
 
 
-def counts_dtype(model: nn.Module) -> str:
-    for p in model.parameters():
-        if p.is_floating_point():
-            return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(
-                p.dtype, str(p.dtype).replace("torch.", "")
-            )
-    return "fp32"
+def with_model_defaults(config: Any, model: nn.Module) -> Any:
+    """A run config whose unset pixel range and scale come from the reference-model registry
+    when the model is one of the challenge's (the CLI and the API read the same defaults)."""
+    from esrprof.zoo.registry import entry_for
+
+    entry = entry_for(model)
+    if entry is None:
+        return config
+    fill = {k: getattr(entry, k) for k in ("pixel_range", "scale")
+            if getattr(config, k, None) is None}
+    return dataclasses.replace(config, **fill) if fill else config

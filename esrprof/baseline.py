@@ -132,7 +132,7 @@ class Reference:
         if ":" in name:
             return name, {}
         try:
-            from reference_models.registry import get
+            from esrprof.zoo.registry import get
         except ImportError:
             raise UsageError(f"reference {name!r}: give a spec FILE.py:Class") from None
         try:

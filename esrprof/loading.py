@@ -10,7 +10,6 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import json
 import pickle
 import sys
 import types
@@ -25,11 +24,13 @@ from torch import nn
 from esrprof.errors import (
     USER_CODE_ERRORS,
     CheckpointError,
+    ResultFileError,
     SpecError,
     UsageError,
     describe,
     user_code_failed,
 )
+from esrprof.jsonio import loads
 from esrprof.results import ModelInfo
 
 # Keys under which training frameworks nest the weights (BasicSR, Lightning, plain dicts).
@@ -50,9 +51,9 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     if text is None or not text.strip():
         return {}
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--kwargs is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        value = loads(text, "--kwargs")
+    except ResultFileError as exc:
+        raise UsageError(str(exc)) from None
     if not isinstance(value, dict):
         raise UsageError(f"--kwargs must be a JSON object, got {type(value).__name__}")
     return value
@@ -64,7 +65,7 @@ def resolve(spec: str) -> type[nn.Module]:
     if not sep or not target or not attr:
         raise SpecError(f"model spec {spec!r} must be FILE.py:Class or package.module:Class")
     if target.endswith(".py") or "/" in target or "\\" in target:
-        module = _import_file(Path(target))
+        module = _import_file(Path(target), attr)
         where = target
     else:
         module = _import_module(target)
@@ -84,9 +85,9 @@ def resolve(spec: str) -> type[nn.Module]:
     return obj
 
 
-def _import_file(path: Path) -> Any:
+def _import_file(path: Path, attr: str = "Class") -> Any:
     if not path.exists():
-        raise SpecError(f"no such file: {path}{_module_form_hint(path)}")
+        raise SpecError(f"no such file: {path}{_module_form_hint(path, attr)}")
     if path.suffix != ".py":
         raise SpecError(f"{path} is not a .py file")
     resolved = path.resolve()
@@ -192,18 +193,20 @@ def exec_source(
     return module
 
 
-def _module_form_hint(path: Path) -> str:
-    """After a wheel install there is no checkout: say how to name a module instead."""
+def _module_form_hint(path: Path, attr: str = "Class") -> str:
+    """After a wheel install there is no checkout: say which module to name instead."""
     if path.is_absolute() or path.suffix != ".py":
         return ""
     dotted = ".".join(path.with_suffix("").parts)
     if not all(p.isidentifier() for p in dotted.split(".")):
         return ""
-    try:
-        found = importlib.util.find_spec(dotted) is not None
-    except (ImportError, ValueError):
-        found = False
-    return f" (an installed module? use {dotted}:Class)" if found else ""
+    for candidate in (f"esrprof.{dotted}", dotted):  # the reference models install in esrprof
+        try:
+            if importlib.util.find_spec(candidate) is not None:
+                return f" (installed as a module: use {candidate}:{attr})"
+        except (ImportError, ValueError):
+            continue
+    return ""
 
 
 def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from esrprof._version import __version__
+from esrprof.counting.formulas import MAC_KINDS
 from esrprof.errors import ResultFileError
 
 SCHEMA_VERSION = 1
@@ -26,8 +27,6 @@ SCHEMA_HISTORY = {
     "peers), runtime, memory, quality, environment",
 }
 
-# Kinds whose cost is multiply-accumulates; every other kind is tallied in output elements.
-MAC_KINDS = ("conv", "linear", "matmul", "attention")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The NTIRE Efficient SR challenge's reference architectures and their published figures."""
+"""The NTIRE Efficient SR challenge's reference architectures, one file each.
 
-from reference_models.registry import REGISTRY, Published, ReferenceModel, get, names
-
-__all__ = ["REGISTRY", "Published", "ReferenceModel", "get", "names"]
+Plain PyTorch: nothing here imports esrprof (their published figures, pixel ranges and scales
+live in ``esrprof.zoo``). In a checkout, ``reference_models/imdn.py:IMDN`` names a model; an
+installed esrprof carries this folder as ``esrprof.reference_models``.
+"""

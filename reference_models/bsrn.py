@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import clipped_max_pool, pixel_shuffle_upsampler
+from .layers import clipped_max_pool, pixel_shuffle_upsampler
 
 
 def _cl(x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import clipped_max_pool, pixel_shuffle_upsampler
+from .layers import clipped_max_pool, pixel_shuffle_upsampler
 
 
 class ESA(nn.Module):

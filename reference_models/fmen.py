@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import pixel_shuffle_upsampler
+from .layers import pixel_shuffle_upsampler
 
 NEG_SLOPE = 0.1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reference_models.layers import ShortcutBlock, same_conv
+from .layers import ShortcutBlock, same_conv
 
 
 class IMDBlock(nn.Module):

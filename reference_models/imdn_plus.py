@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reference_models.layers import ShortcutBlock, pixel_shuffle_upsampler, same_conv
+from .layers import ShortcutBlock, pixel_shuffle_upsampler, same_conv
 
 
 class IMDBPlus(nn.Module):

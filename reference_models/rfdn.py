@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.layers import clipped_max_pool, pixel_shuffle_upsampler, same_conv
+from .layers import clipped_max_pool, pixel_shuffle_upsampler, same_conv
 
 
 class ESA(nn.Module):

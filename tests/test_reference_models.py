@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import esrprof
-from reference_models.registry import DATA_DIR, REGISTRY, get
+from esrprof.zoo.registry import DATA_DIR, REGISTRY, get
 
 NAMES = list(REGISTRY)
 # Printed precision of the table: params 0.001 M, FLOPs 0.01 G, #Acts 0.01 M, #Conv exact.

@@ -45,11 +45,28 @@ class Nearest(nn.Module):
         with torch.no_grad():
             self.conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
         self.up = nn.Upsample(scale_factor=scale, mode="nearest")
-        self.seen: list[tuple[int, ...]] = []
+        # recorded by a hook, outside the model: esrprof restores the model's own attributes
+        seen: list[tuple[int, ...]] = []
+        self.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+        self.seen = _Outside(seen)
 
     def forward(self, x):
-        self.seen.append(tuple(x.shape))
         return self.up(self.conv(x))
+
+
+class _Outside:
+    """A view of a list that esrprof's attribute guard does not walk (it is a test probe)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
 
 
 def tiny(**kw) -> RunConfig:

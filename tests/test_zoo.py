@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from esrprof.cli import main
-from reference_models.registry import REGISTRY
+from esrprof.zoo.registry import REGISTRY
 
 
 def test_zoo_lists_every_model_with_both_figures(capsys):

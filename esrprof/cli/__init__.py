@@ -7,12 +7,15 @@ sets ``func(args) -> int``. No subcommand holds measuring logic of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from esrprof._version import __version__
-from esrprof.errors import EsrprofError
+from esrprof.cli._common import expand_optional_values
+from esrprof.errors import EsrprofError, describe
 
 # Imported lazily by name so that `esrprof --help` does not pay for torch, pandas or matplotlib.
 COMMANDS = ("profile", "zoo", "report", "gate", "baseline")
@@ -47,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(expand_optional_values(argv))
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
@@ -56,11 +59,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EsrprofError as exc:
         if args.debug:
             raise
-        print(f"esrprof: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        print("esrprof: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        # the reader went away (`esrprof ... | head`): nothing left to say, and nobody to say it to
+        _silence_stdout()
+        return 0
+    except SystemExit as exc:
+        # argparse is done by now: a SystemExit here comes from user code (a model, a baseline's
+        # source) that a door did not catch. It must not decide esrprof's exit code.
+        if args.debug:
+            raise
+        return _fail(f"user code called sys.exit({exc.code!r})", 1)
+    except Exception as exc:  # a failure no door turned into an EsrprofError
+        if args.debug:
+            raise
+        return _fail(f"{describe(exc)} (run with --debug for the traceback)", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    with contextlib.suppress(BrokenPipeError, OSError):
+        print(f"esrprof: error: {message}", file=sys.stderr)
+    return code
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Any
 
-from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.cli._common import add_command, add_model_arguments, add_optional_int, parse_shape
+
+# What `esrprof profile` profiles when no model is named: the challenge's IMDN baseline, by its
+# module name so that it works from an installed wheel as from a checkout.
+DEFAULT_SPEC = "esrprof.reference_models.imdn:IMDN"
 
 
 def register(sub: Any) -> None:
@@ -20,11 +23,11 @@ def register(sub: Any) -> None:
         "package.module:Class.",
     )
     add_model_arguments(p, input_shape_help="input to count on (default 1,3,256,256, the "
-                        "challenge's)")
+                        "challenge's)", spec_default=DEFAULT_SPEC)
     p.add_argument("--counters", default=None, metavar="NAMES",
                    help="peer counters to run beside ours: fvcore,thop or all")
-    p.add_argument("--per-layer", nargs="?", type=int, const=15, default=None, metavar="N",
-                   help="show the top N layers by MACs (default 15)")
+    add_optional_int(p, "--per-layer", const=15, metavar="N",
+                     help="show the top N layers by MACs (default 15)")
     p.add_argument("--backend", choices=("auto", "fake", "real"), default="auto",
                    help="auto: shapes only, one real forward if the model needs values")
     p.add_argument("--name", default=None, help="name to record (default: the class name)")
@@ -38,26 +41,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run, _run_options=run_options)
 
 
-def _registry_entry(spec: str) -> Any:
-    """The reference-model entry a spec points at, for pixel range and scale defaults."""
-    try:
-        from reference_models.registry import REGISTRY
-    except ImportError:
-        return None
-    target, _, cls = spec.rpartition(":")
-    for entry in REGISTRY.values():
-        if entry.cls != cls:
-            continue
-        if target == entry.module:
-            return entry
-        if target.endswith(".py") and Path(target).resolve() == entry.path:
-            return entry
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     # imported here so `esrprof --help` stays fast
-    from esrprof import api, render
+    from esrprof import api, card
     from esrprof.counting.peers import parse_counters
     from esrprof.loading import load_model, parse_kwargs
 
@@ -73,13 +59,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
     )
     if run_config is not None:
-        entry = _registry_entry(args.spec)
-        fill: dict[str, Any] = {"trained": args.weights is not None}
-        if getattr(run_config, "pixel_range", None) is None and entry is not None:
-            fill["pixel_range"] = entry.pixel_range
-        if getattr(run_config, "scale", None) is None and entry is not None:
-            fill["scale"] = entry.scale
-        run_config = dataclasses.replace(run_config, **fill)
+        run_config = dataclasses.replace(run_config, trained=args.weights is not None)
     result = api.profile(
         loaded.model,
         shape,
@@ -89,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     counts = result.counts
-    out = [render.counts_card(result.model, counts), "", render.divergence_summary(counts)]
+    out = [card.counts_card(result.model, counts), "", card.divergence_summary(counts)]
     if counts.peers:
-        out += ["", render.peers_table(counts)]
+        out += ["", card.peers_table(counts)]
     if args.per_layer:
-        out += ["", render.layers_table(counts, top=args.per_layer)]
+        out += ["", card.layers_table(counts, top=args.per_layer)]
     if result.run is not None and run_options is not None:
         out += ["", run_options.render_run(result.run_blocks())]
     if args.json:

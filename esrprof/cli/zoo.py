@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import textwrap
 from typing import Any
@@ -31,11 +30,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from reference_models.registry import REGISTRY, get
-        from reference_models.zoo import measure_all
-    except ImportError as exc:  # pragma: no cover - an install without reference_models
-        raise UsageError(f"the reference models are not installed ({exc})") from None
+    from esrprof.zoo.compare import measure_all
+    from esrprof.zoo.registry import REGISTRY, get
 
     for name in args.names:
         try:
@@ -47,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
     rows = measure_all(args.names or None)
     print(render(rows))
     if args.json:
-        from esrprof.results import atomic_write_text
+        from esrprof.files import write_text
+        from esrprof.jsonio import dumps
 
         payload = {"input_shape": [1, 3, 256, 256], "models": [r.to_dict() for r in rows]}
-        atomic_write_text(args.json, json.dumps(payload, indent=2) + "\n")
+        write_text(args.json, dumps(payload) + "\n")
         print(f"wrote {args.json}")
     return 0
 

@@ -1,59 +1,318 @@
-"""One forward pass that yields both conventions at once.
+"""One forward pass, traced op by op, that never touches the user's model.
 
-Module hooks keep a stack of module paths (for attribution) and apply the ntire2022 rules; a
-TorchDispatchMode sees every aten op and applies the shape-only formula registry. By default the
-pass runs on fake tensors (FakeTensorMode): the user's real parameters are read as shapes only, no
-arithmetic is done and no activation memory is allocated, so the cost does not grow with the
-input size. A model that needs real values (``.item()``, data-dependent branches, custom ops)
-falls back to one real forward, and the result says so.
+:func:`trace` runs the model once under a TorchDispatchMode that shows every aten op to a set of
+observers, while module hooks keep a stack of module paths for attribution. Counting
+(:func:`count`) is one such observer; the GPU predictions are others.
+
+Backends, tried in this order by ``"auto"``:
+
+* ``meta`` — the input is a meta tensor, every real tensor that reaches an op (parameters,
+  buffers, constants kept as attributes) is swapped for one meta stand-in at the op boundary,
+  and every tensor the forward creates (``torch.zeros`` for a mask, ``arange`` for an index) is
+  created on meta too. Nothing is computed and nothing real is written, so the cost does not
+  grow with the input size.
+* ``fake`` — the same on FakeTensors, for models whose ops lack a meta kernel.
+* ``real`` — one real forward on a seeded input, for models that need values (``.item()``,
+  data-dependent branches); the model's tensors are copied first so values written in place
+  come back.
+
+Every attempt runs inside :func:`esrprof.state.preserved`, so each one starts from the untouched
+model and the model is as it was afterwards, attributes included, whatever the forward did.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_map
 
-from esrprof.counting import ntire2022
+from esrprof.counting import ntire2022, shapes
 from esrprof.counting.divergence import find_divergences
-from esrprof.counting.formulas import classify, op_cost, op_name, prod
-from esrprof.errors import InputShapeError, ModelError, UsageError, describe
+from esrprof.counting.formulas import Formulas, classify, op_name
+from esrprof.errors import USER_CODE_ERRORS, ModelError, UsageError, describe
+from esrprof.probe import check_shape, device_dtype
 from esrprof.results import Counts, NtireRecord, OpRecord
 from esrprof.state import preserved
 
 BACKENDS = ("auto", "fake", "real")
+_CHAINS = {"auto": ("meta", "fake", "real"), "fake": ("meta", "fake"), "real": ("real",),
+           "meta": ("meta",)}
 
 
-@dataclass
-class _Tally:
-    """Mutable accumulator used only while the forward runs."""
+class Observer:
+    """Sees one traced forward. Override what you need; every method defaults to nothing.
 
-    module_types: dict[str, str] = field(default_factory=dict)
-    ops: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # kind, calls, macs, el
-    ntire: dict[str, list[Any]] = field(default_factory=dict)  # rule, calls, macs, acts, convs
-    stack: list[str] = field(default_factory=lambda: [""])
+    ``on_op`` is called for every aten op, views included, after it ran, with the arguments and
+    output as the op saw them (meta stand-ins on the meta backend); ``module`` is the dotted
+    path of the innermost module running ("" for the root). ``on_module`` is called when a
+    module's forward returns (or raises: ``out`` is then None).
+    """
 
-    def add_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        kind = classify(func).kind
-        if kind == "view":  # aliasing only: no cost and no data worth a row
+    def on_input(self, x: torch.Tensor) -> None:
+        """The input, before the forward."""
+
+    def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+              module: str) -> None:
+        """One aten op."""
+
+    def on_module(self, module: nn.Module, path: str, args: Any, out: Any) -> None:
+        """A module's forward returned."""
+
+    def on_output(self, out: Any) -> None:
+        """The forward's return value."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """How a traced forward went: the backend that worked and the observers that saw it."""
+
+    backend: str
+    fallback_reason: str | None
+    observers: tuple[Observer, ...]
+    module_types: dict[str, str]
+    seconds: float
+
+
+# --------------------------------------------------------------------------- the dispatch mode
+
+
+class _Tracer(TorchDispatchMode):
+    """Shows every aten op to the observers. With ``to_meta``, real tensors that reach an op are
+    replaced by meta stand-ins and factory ops create meta tensors, so nothing is computed."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps __torch_dispatch__ in a dynamo-disable that imports torch._dynamo on the
+        # first op (~1.3 s, ~70 MiB). Tracing never runs under torch.compile, so opt out.
+        return False
+
+    def __init__(self, observers: Sequence[Observer], stack: list[str], *, to_meta: bool,
+                 dtype: torch.dtype | None = None):
+        super().__init__()
+        self.observers = observers
+        self.stack = stack
+        self.to_meta = to_meta
+        self.dtype = dtype
+        # one stand-in per real tensor, keyed by id; the original is kept so the id stays unique
+        self._meta: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _as_meta(self, t: Any) -> Any:
+        if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+            return t
+        hit = self._meta.get(id(t))
+        if hit is None or hit[0] is not t:
+            dtype = self.dtype if self.dtype is not None and t.is_floating_point() else t.dtype
+            stand_in = torch.empty_strided(t.shape, t.stride(), dtype=dtype, device="meta")
+            if isinstance(t, nn.Parameter):
+                stand_in = nn.Parameter(stand_in, requires_grad=t.requires_grad)
+            hit = (t, stand_in)
+            self._meta[id(t)] = hit
+        return hit[1]
+
+    def swap_in(self, model: nn.Module) -> None:
+        """Put meta stand-ins in the modules' parameter and buffer slots for the pass, so a
+        forward that re-parameterises (``self.w.data = fused``) works on meta like on real
+        tensors. The caller's :func:`preserved` puts the real ones back."""
+        for module in model.modules():
+            for slots in (module._parameters, module._buffers):
+                for name, value in list(slots.items()):
+                    if value is not None:
+                        slots[name] = self._as_meta(value)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if self.to_meta:
+            args, kwargs = tree_map(self._as_meta, (args, kwargs))
+            has_device = shapes.schema_facts(func)[0]
+            if has_device:
+                # factory ops (zeros for a mask, arange for an index) and .to(device) copies
+                kwargs["device"] = torch.device("meta")
+                kwargs.pop("pin_memory", None)
+                kwargs.pop("generator", None)
+            out = shapes.meta_call(func, args, kwargs)
+        else:
+            out = func(*args, **kwargs)
+        module = self.stack[-1] if self.stack else ""
+        for observer in self.observers:
+            observer.on_op(func, args, kwargs, out, module)
+        return out
+
+
+def _install_hooks(model: nn.Module, observers: Sequence[Observer], stack: list[str],
+                   module_types: dict[str, str]) -> list[Any]:
+    handles: list[Any] = []
+    for path, module in model.named_modules():  # a shared instance appears (and counts) once
+        module_types[path] = type(module).__name__
+
+        def pre(_m: nn.Module, _args: Any, path: str = path) -> None:
+            stack.append(path)
+
+        def post(m: nn.Module, args: Any, out: Any = None, path: str = path) -> None:
+            if stack and stack[-1] == path:
+                stack.pop()
+            for observer in observers:
+                observer.on_module(m, path, args, out)
+
+        handles.append(module.register_forward_pre_hook(pre))
+        # always_call: the stack unwinds even when the forward raises
+        handles.append(module.register_forward_hook(post, always_call=True))
+    return handles
+
+
+# ------------------------------------------------------------------------------- the trace
+
+
+def _make_input(backend: str, shape: tuple[int, ...], dtype: torch.dtype,
+                device: torch.device) -> torch.Tensor:
+    if backend == "meta":
+        return torch.empty(shape, dtype=dtype, device="meta")
+    if backend == "fake":
+        return torch.empty(shape, dtype=dtype, device=device)
+    gen = torch.Generator(device="cpu").manual_seed(0)  # never touch the global RNG
+    return torch.rand(shape, generator=gen, dtype=torch.float32).to(device, dtype)
+
+
+def _forward(model: nn.Module, observers: Sequence[Observer], backend: str,
+             shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
+             module_types: dict[str, str]) -> None:
+    stack: list[str] = [""]
+    handles = _install_hooks(model, observers, stack, module_types)
+    try:
+        with torch.no_grad():
+            if backend == "fake":
+                # imported here: FakeTensorMode pulls in torch._dynamo (~1 s, ~100 MB)
+                from torch._subclasses.fake_tensor import FakeTensorMode
+
+                with FakeTensorMode(allow_non_fake_inputs=True):
+                    x = _make_input(backend, shape, dtype, device)
+                    _run(model, x, observers, _Tracer(observers, stack, to_meta=False))
+            else:
+                x = _make_input(backend, shape, dtype, device)
+                tracer = _Tracer(observers, stack, to_meta=backend == "meta", dtype=dtype)
+                if backend == "meta":
+                    tracer.swap_in(model)
+                _run(model, x, observers, tracer)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _run(model: nn.Module, x: torch.Tensor, observers: Sequence[Observer],
+         tracer: _Tracer) -> None:
+    for observer in observers:
+        observer.on_input(x)
+    with tracer:
+        out = model(x)
+    for observer in observers:
+        observer.on_output(out)
+
+
+def _worth_faking(meta_failure: str) -> bool:
+    """Fake tensors help where meta kernels are missing, not where values or shapes are wrong."""
+    text = meta_failure.lower()
+    needs_values = ("item()", "_local_scalar_dense", "data-dependent", "cannot be called on meta",
+                    "systemexit")
+    if any(k in text for k in needs_values):
+        return False
+    return "meta" in text or "notimplemented" in text or "not implemented" in text
+
+
+def trace(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    observers: Callable[[], Sequence[Observer]],
+    *,
+    backend: str = "auto",
+    dtype: torch.dtype | None = None,
+) -> Trace:
+    """One forward of ``model`` on ``input_shape`` shown to fresh ``observers()`` per attempt.
+
+    ``backend``: "auto" (meta; fake where a meta kernel is missing; real if the model needs
+    values, recorded in ``fallback_reason``), "fake" (never compute: raise if shapes alone
+    cannot do it), "meta" (meta only) or "real" (one real forward). ``dtype``: the input's
+    dtype, and on meta the dtype of floating stand-ins too (as ``model.to(dtype)`` would);
+    default the model's own.
+    """
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if backend not in _CHAINS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    shape = check_shape(input_shape)
+    device, param_dtype = device_dtype(model)
+    dtype = dtype or param_dtype
+    chain = _CHAINS[backend]
+    if device.type == "meta":  # meta weights: there is nothing real to compute with
+        chain = tuple(b for b in chain if b != "real") or ("meta", "fake")
+    started = time.perf_counter()
+    failures: list[tuple[str, BaseException]] = []
+    for used in chain:
+        if used == "fake" and failures and not _worth_faking(describe(failures[-1][1])):
+            continue
+        attempt = tuple(observers())
+        module_types: dict[str, str] = {}
+        try:
+            # values: only a real forward can write a real tensor; meta and fake never do
+            with preserved(model, eval_mode=True, values=used == "real"):
+                _forward(model, attempt, used, shape, dtype, device, module_types)
+        except USER_CODE_ERRORS as exc:
+            failures.append((used, exc))
+            continue
+        return Trace(
+            backend=used,
+            fallback_reason=describe(failures[0][1]) if failures else None,
+            observers=attempt,
+            module_types=module_types,
+            seconds=time.perf_counter() - started,
+        )
+    raise ModelError(_forward_failed(shape, failures)) from failures[-1][1]
+
+
+def _forward_failed(shape: tuple[int, ...], failures: list[tuple[str, BaseException]]) -> str:
+    used, exc = failures[-1]
+    where = "" if used == "real" else f" ({used} tensors; backend='real' computes for real)"
+    cause = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else describe(exc)
+    return f"forward failed on input {'x'.join(map(str, shape))}{where}: {cause}"
+
+
+# ----------------------------------------------------------------------------------- count
+
+
+class _Tally(Observer):
+    """Both conventions' raw records, keyed by (module, op) and by module."""
+
+    def __init__(self, modules: dict[str, nn.Module], formulas: Formulas | None = None):
+        self.modules = modules
+        self.formulas = formulas
+        self.ops: dict[tuple[str, str], list[Any]] = {}  # kind, calls, macs, elements
+        self.ntire: dict[str, list[Any]] = {}  # rule, calls, macs, activations, convs
+
+    def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+              module: str) -> None:
+        op = classify(func, self.formulas)
+        if op.kind == "view":  # aliasing only: no cost and no data worth a row
             return
-        kind, macs = op_cost(func, args, kwargs, out)
-        module = self.stack[-1]
-        if kind == "matmul" and self.module_types.get(module) == "Linear":
+        kind, macs = op.kind, op.macs(args, kwargs, out)
+        if kind == "matmul" and isinstance(self.modules.get(module), nn.Linear):
             kind = "linear"
-        key = (module, op_name(func))
-        row = self.ops.setdefault(key, [kind, 0, 0, 0])
+        row = self.ops.setdefault((module, op_name(func)), [kind, 0, 0, 0])
         row[1] += 1
         row[2] += macs
         row[3] += _numel(out)
 
-    def add_ntire(self, path: str, rule: ntire2022.Rule, call: ntire2022.Call) -> None:
+    def on_module(self, module: nn.Module, path: str, args: Any, out: Any) -> None:
+        rule = ntire2022.rule_for(module)
+        if rule is None or out is None:
+            return
+        in_shape, out_shape = _shape_of(args), _shape_of(out)
+        if in_shape is None or out_shape is None:
+            return
+        call = rule.count(module, in_shape, out_shape)
         row = self.ntire.setdefault(path, [rule.name, 0, 0, 0, 0])
         row[1] += 1
         row[2] += call.macs
@@ -79,200 +338,48 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     return None
 
 
-class _OpCounter(TorchDispatchMode):
-    """Counts every aten op. With ``to_meta``, real tensors that meet the meta input (the
-    model's parameters, constants it keeps as attributes) are replaced by meta stand-ins at
-    the op boundary, so nothing is computed and the model itself is never touched."""
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # torch wraps __torch_dispatch__ in a dynamo-disable that imports torch._dynamo on the
-        # first op (~1.3 s, ~70 MiB). Counting never runs under torch.compile, so opt out.
-        return False
-
-    def __init__(self, tally: _Tally, to_meta: bool = False):
-        super().__init__()
-        self.tally = tally
-        self.to_meta = to_meta
-        self._meta: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def _as_meta(self, t: Any) -> Any:
-        if not isinstance(t, torch.Tensor) or t.device.type == "meta":
-            return t
-        hit = self._meta.get(id(t))
-        if hit is None or hit[0] is not t:  # keep the original alive so its id stays unique
-            hit = (t, torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta"))
-            self._meta[id(t)] = hit
-        return hit[1]
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if self.to_meta and _touches_meta(args, kwargs):
-            args, kwargs = tree_map(self._as_meta, (args, kwargs))
-        out = func(*args, **kwargs)
-        self.tally.add_op(func, args, kwargs, out)
-        return out
-
-
-def _touches_meta(args: Any, kwargs: Any) -> bool:
-    return any(
-        isinstance(t, torch.Tensor) and t.device.type == "meta"
-        for t in tree_flatten((args, kwargs))[0]
-    )
-
-
-def _install_hooks(model: nn.Module, tally: _Tally) -> list[Any]:
-    handles: list[Any] = []
-    for path, module in model.named_modules():  # a shared instance appears (and counts) once
-        tally.module_types[path] = type(module).__name__
-        rule = ntire2022.rule_for(module)
-
-        def pre(_m: nn.Module, _args: Any, path: str = path) -> None:
-            tally.stack.append(path)
-
-        def post(m: nn.Module, args: Any, out: Any, rule: Any = rule, path: str = path) -> None:
-            if tally.stack and tally.stack[-1] == path:
-                tally.stack.pop()
-            if rule is None:
-                return
-            in_shape, out_shape = _shape_of(args), _shape_of(out)
-            if in_shape is not None and out_shape is not None:
-                tally.add_ntire(path, rule, rule.count(m, in_shape, out_shape))
-
-        handles.append(module.register_forward_pre_hook(pre))
-        # always_call: the stack unwinds even when the forward raises
-        handles.append(module.register_forward_hook(post, always_call=True))
-    return handles
-
-
-def _probe_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    device, dtype = torch.device("cpu"), torch.float32
-    for t in (*model.parameters(), *model.buffers()):
-        device = t.device
-        if t.is_floating_point():
-            return device, t.dtype
-    return device, dtype
-
-
-def check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise InputShapeError(f"input shape must be integers, got {input_shape!r}") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise InputShapeError(f"input shape must be positive integers, got {shape}")
-    return shape
-
-
-def _forward(model: nn.Module, tally: _Tally, make_input: Any, backend: str) -> None:
-    handles = _install_hooks(model, tally)
-    try:
-        with torch.no_grad():
-            if backend == "fake":
-                # imported here: FakeTensorMode pulls in torch._dynamo (~1 s, ~100 MB)
-                from torch._subclasses.fake_tensor import FakeTensorMode
-
-                with FakeTensorMode(allow_non_fake_inputs=True):
-                    x = make_input()
-                    with _OpCounter(tally):
-                        model(x)
-            else:
-                x = make_input()
-                with _OpCounter(tally, to_meta=backend == "meta"):
-                    model(x)
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _worth_faking(meta_failure: str) -> bool:
-    """Fake tensors help where meta kernels are missing, not where values or shapes are wrong."""
-    text = meta_failure.lower()
-    needs_values = ("item()", "_local_scalar_dense", "data-dependent", "cannot be called on meta")
-    if any(k in text for k in needs_values):
-        return False
-    return "meta" in text or "notimplemented" in text or "not implemented" in text
-
-
 def count(
     model: nn.Module,
     input_shape: Sequence[int] = (1, 3, 256, 256),
     *,
     backend: str = "auto",
     dtype: torch.dtype | None = None,
+    formulas: Formulas | None = None,
 ) -> Counts:
     """Count params, both MAC conventions, activations and convs of one forward.
 
-    ``backend``: "auto" (meta tensors; fake tensors where a meta kernel is missing; one real
-    forward if the model needs values, recorded in ``fallback_reason``), "fake" (never compute:
-    raise if shapes alone cannot do it) or "real" (always one real forward).
+    ``backend`` as for :func:`trace`. ``formulas``: per-call MAC formulas by aten op that
+    override or extend the registry for this count only (see
+    :func:`esrprof.counting.formulas.formulas`).
     """
-    if not isinstance(model, nn.Module):
-        raise UsageError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    if backend not in BACKENDS:
-        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    shape = check_shape(input_shape)
-    device, param_dtype = _probe_device_dtype(model)
-    dtype = dtype or param_dtype
-    started = time.perf_counter()
-    if device.type == "meta":
-        backend = "fake" if backend == "auto" else backend  # meta weights: no real forward
+    modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
 
-    def fake_input() -> torch.Tensor:
-        return torch.empty(shape, dtype=dtype, device=device)
+    def tally() -> list[Observer]:
+        return [_Tally(modules, formulas)]
 
-    def real_input() -> torch.Tensor:
-        gen = torch.Generator(device="cpu").manual_seed(0)  # never touch the global RNG
-        return torch.rand(shape, generator=gen, dtype=torch.float32).to(device, dtype)
-
-    def meta_input() -> torch.Tensor:
-        return torch.empty(shape, dtype=dtype, device="meta")
-
-    chain = {"auto": ("meta", "fake", "real"), "fake": ("meta", "fake"), "real": ("real",)}
-    inputs = {"meta": meta_input, "fake": fake_input, "real": real_input}
-    with preserved(model, eval_mode=True):
-        failures: list[str] = []
-        last: Exception | None = None
-        for used in chain[backend]:
-            if used == "fake" and last is not None and not _worth_faking(failures[-1]):
-                continue
-            tally = _Tally()
-            try:
-                _forward(model, tally, inputs[used], used)
-                break
-            except Exception as exc:
-                failures.append(describe(exc))
-                last = exc
-        else:
-            assert last is not None
-            raise ModelError(_forward_failed(shape, last, used)) from last
-    reason = failures[0] if failures else None
-
+    result = trace(model, input_shape, tally, backend=backend, dtype=dtype)
+    t = result.observers[0]
+    assert isinstance(t, _Tally)
+    types_ = result.module_types
     ops = tuple(
-        OpRecord(module, tally.module_types.get(module, ""), op, kind, calls, macs, elements)
-        for (module, op), (kind, calls, macs, elements) in tally.ops.items()
+        OpRecord(module, types_.get(module, ""), op, kind, calls, macs, elements)
+        for (module, op), (kind, calls, macs, elements) in t.ops.items()
     )
     ntire = tuple(
-        NtireRecord(path, tally.module_types.get(path, ""), rule, calls, macs, acts, convs)
-        for path, (rule, calls, macs, acts, convs) in tally.ntire.items()
+        NtireRecord(path, types_.get(path, ""), rule, calls, macs, acts, convs)
+        for path, (rule, calls, macs, acts, convs) in t.ntire.items()
     )
     return Counts(
         params=sum(p.numel() for p in model.parameters()),
         buffers=sum(b.numel() for b in model.buffers()),
-        input_shape=shape,
-        backend=used,
-        fallback_reason=reason,
+        input_shape=check_shape(input_shape),
+        backend=result.backend,
+        fallback_reason=result.fallback_reason,
         ops=ops,
         ntire2022_layers=ntire,
-        divergences=find_divergences(ops, ntire, tally.module_types),
-        seconds=time.perf_counter() - started,
+        divergences=find_divergences(ops, ntire, types_),
+        seconds=result.seconds,
     )
 
 
-
-def _forward_failed(shape: tuple[int, ...], exc: BaseException, backend: str) -> str:
-    where = "" if backend == "real" else f" ({backend} tensors; backend='real' computes for real)"
-    return f"forward failed on input {'x'.join(map(str, shape))}{where}: {describe(exc)}"
-
-
-__all__ = ["BACKENDS", "check_shape", "count", "prod"]
+__all__ = ["BACKENDS", "Observer", "Trace", "check_shape", "count", "trace"]

@@ -11,12 +11,14 @@ the two conventions can only differ where their definitions differ.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import torch
+
+from esrprof.errors import UsageError
 
 aten = torch.ops.aten
 
@@ -24,33 +26,149 @@ Shape = Sequence[int]
 Formula = Callable[..., int]
 
 
+# Kinds whose cost is multiply-accumulates ("custom": a formula the caller supplied).
+MAC_KINDS = ("conv", "linear", "matmul", "attention", "custom")
+# Kinds tallied by output elements: real work, but no multiply-accumulates.
+ELEMENT_KINDS = ("elementwise", "normalization", "resampling", "pooling", "softmax", "reduction",
+                 "data_movement")
+# "view" ops alias storage and cost nothing; "other" ops are unknown: their cost is missing.
+KINDS = (*MAC_KINDS, *ELEMENT_KINDS, "view", "other")
+
+
 @dataclass(frozen=True)
 class OpClass:
     """How the complete convention treats one aten overload."""
 
-    kind: str  # conv | linear | matmul | attention | elementwise | ... | other
+    kind: str
     formula: Formula | None = None  # MACs from (args, kwargs, out); None for element kinds
 
+    def macs(self, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> int:
+        return 0 if self.formula is None else int(self.formula(*args, out=out, **kwargs))
+
+
+# Per-call formulas given to ``count(formulas=...)``: op -> formula, or op -> (kind, formula).
+Formulas = Mapping[Any, "Formula | tuple[str, Formula]"]
 
 _FORMULAS: dict[Any, tuple[str, Formula]] = {}
 _KINDS: dict[Any, str] = {}
 
 
-def register_formula(*ops: Any, kind: str) -> Callable[[Formula], Formula]:
-    """Declare ``fn(*args, out=..., **kwargs) -> MACs`` for the given aten op packets."""
+def _packet(op: Any) -> Any:
+    return getattr(op, "overloadpacket", op)
+
+
+def register_formula(*ops: Any, kind: str, override: bool = False) -> Callable[[Formula], Formula]:
+    """Declare ``fn(*args, out=..., **kwargs) -> MACs`` for the given aten ops.
+
+    Registering an op that already has a formula is refused unless ``override=True`` (as
+    torch's ``register_flop_formula`` does): a silent overwrite would change every count.
+    """
+    if kind not in MAC_KINDS:
+        raise UsageError(f"a formula's kind must be one of {', '.join(MAC_KINDS)}, got {kind!r}")
 
     def deco(fn: Formula) -> Formula:
-        for op in ops:
+        for op in map(_packet, ops):
+            if op in _FORMULAS and not override:
+                raise UsageError(f"{op_name(op)} already has a MAC formula; "
+                                 "pass override=True to replace it")
+        for op in map(_packet, ops):
             _FORMULAS[op] = (kind, fn)
+        _classify.cache_clear()  # a formula registered after the first count must apply
         return fn
 
     return deco
 
 
-def register_kind(kind: str, *ops: Any) -> None:
+def register_kind(kind: str, *ops: Any, override: bool = False) -> None:
     """Tally these ops by output elements under ``kind`` (no MAC formula)."""
-    for op in ops:
+    if kind not in (*ELEMENT_KINDS, "view"):
+        raise UsageError(f"kind must be one of {', '.join((*ELEMENT_KINDS, 'view'))}, "
+                         f"got {kind!r}")
+    for op in map(_packet, ops):
+        if not override and _KINDS.get(op, kind) != kind:
+            raise UsageError(f"{op_name(op)} is already tallied as {_KINDS[op]!r}; "
+                             "pass override=True to change it")
+    for op in map(_packet, ops):
         _KINDS[op] = kind
+    _classify.cache_clear()
+
+
+_VIEW_NAMES = frozenset(
+    {
+        "view",
+        "_unsafe_view",
+        "reshape",
+        "permute",
+        "transpose",
+        "t",
+        "expand",
+        "expand_as",
+        "squeeze",
+        "unsqueeze",
+        "slice",
+        "select",
+        "split",
+        "split_with_sizes",
+        "unbind",
+        "narrow",
+        "as_strided",
+        "flatten",
+        "unflatten",
+        "chunk",
+        "movedim",
+        "view_as",
+        "_reshape_alias",
+        "unsafe_split",
+        "unsafe_split_with_sizes",
+        "diagonal",
+    }
+)
+
+
+def classify(func: Any, formulas: Formulas | None = None) -> OpClass:
+    """The kind (and MAC formula, if any) of one aten overload; ``formulas`` (per call) win."""
+    if formulas:
+        given = formulas.get(func, formulas.get(_packet(func)))
+        if given is not None:
+            if isinstance(given, tuple):
+                kind, fn = given
+                if kind not in MAC_KINDS:
+                    raise UsageError(f"a formula's kind must be one of {', '.join(MAC_KINDS)}")
+                return OpClass(kind, fn)
+            base = _classify(func).kind
+            return OpClass(base if base in MAC_KINDS else "custom", given)
+    return _classify(func)
+
+
+@cache
+def _classify(func: Any) -> OpClass:
+    packet = _packet(func)
+    if getattr(func, "namespace", "") == "prim":  # metadata queries (prim.device, ...)
+        return OpClass("view")
+    name = getattr(packet, "__name__", str(packet))
+    # an in-place or out= variant (add_, masked_fill_) is the same work as its functional op
+    base = getattr(aten, name.rstrip("_"), None) if name.endswith("_") else None
+    for candidate in (packet, base):
+        if candidate is None:
+            continue
+        if candidate in _FORMULAS:
+            kind, formula = _FORMULAS[candidate]
+            return OpClass(kind, formula)
+        if candidate in _KINDS:
+            return OpClass(_KINDS[candidate])
+    stem = name.rstrip("_")
+    if stem in _VIEW_NAMES:
+        return OpClass("view")
+    tags = getattr(func, "tags", ())
+    if torch.Tag.pointwise in tags:
+        return OpClass("elementwise")
+    if torch.Tag.reduction in tags:
+        return OpClass("reduction")
+    if getattr(func, "is_view", False) or stem.endswith("_view"):
+        return OpClass("view")
+    if stem.endswith("_copy") and stem[:-5] in _VIEW_NAMES:  # view_copy, permute_copy, ...
+        return OpClass("data_movement")
+    return OpClass("other")
 
 
 # ---------------------------------------------------------------------------- shape functions
@@ -58,6 +176,23 @@ def register_kind(kind: str, *ops: Any) -> None:
 
 def prod(shape: Shape) -> int:
     return math.prod(int(d) for d in shape)
+
+
+def broadcast(*shapes: Shape) -> tuple[int, ...]:
+    """numpy broadcasting of shapes (``torch.broadcast_shapes`` pulls in sympy on first use).
+
+    Raises ValueError when the shapes do not broadcast.
+    """
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, d in enumerate(shape, start=ndim - len(shape)):
+            d = int(d)
+            if d != 1:
+                if out[i] not in (1, d):
+                    raise ValueError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+                out[i] = d
+    return tuple(out)
 
 
 def conv_macs(weight_shape: Shape, batch: int, spatial: Shape) -> int:
@@ -78,7 +213,7 @@ def matmul_macs(a: Shape, b: Shape) -> int:
         b = [*b, 1]
     m, k = a[-2], a[-1]
     n = b[-1]
-    batch = torch.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2]))
+    batch = broadcast(a[:-2], b[:-2])
     return prod(batch) * int(m) * int(k) * int(n)
 
 
@@ -244,77 +379,94 @@ register_kind(
     aten.masked_fill,
     aten.where,
     aten._local_scalar_dense,
+    aten.embedding,
+    aten.new_empty,
+    aten.new_empty_strided,
+    aten.new_zeros,
+    aten.new_ones,
+    aten.new_full,
+    aten.linspace,
+    aten.eye,
+    aten.tril,
+    aten.triu,
+    aten.scatter,
+    aten.scatter_add,
+    aten.index_put,
+    aten.index_add,
+    aten.index_fill,
+    aten.index_copy,
+    aten.masked_scatter,
+    aten.masked_select,
+    aten.select_scatter,
+    aten.slice_scatter,
+    aten.as_strided_scatter,
+    aten.diagonal_scatter,
+    aten._unsafe_index,
+    aten._unsafe_index_put,
+    aten.nonzero,
+    aten.repeat_interleave,
+    aten.tile,
+    aten.channel_shuffle,
+    aten.native_channel_shuffle,
+    aten.set_,
+    aten.resize_,
 )
-
-_VIEW_NAMES = frozenset(
-    {
-        "view",
-        "_unsafe_view",
-        "reshape",
-        "permute",
-        "transpose",
-        "t",
-        "expand",
-        "expand_as",
-        "squeeze",
-        "unsqueeze",
-        "slice",
-        "select",
-        "split",
-        "split_with_sizes",
-        "unbind",
-        "narrow",
-        "as_strided",
-        "flatten",
-        "unflatten",
-        "chunk",
-        "movedim",
-        "view_as",
-        "_reshape_alias",
-        "unsafe_split",
-        "unsafe_split_with_sizes",
-        "diagonal",
-    }
+# Comparisons, scans and selections: work per element, but no multiply-accumulates.
+register_kind(
+    "reduction",
+    aten.sort,
+    aten.argsort,
+    aten.topk,
+    aten.kthvalue,
+    aten.cumsum,
+    aten.cumprod,
+    aten.cummax,
+    aten.cummin,
+    aten.logcumsumexp,
+    aten.bucketize,
+    aten.searchsorted,
+    aten.unique_dim,
+    aten._unique2,
+    aten.max,
+    aten.min,
+    aten.median,
+    aten.mode,
+    aten.norm,
+    aten.linalg_vector_norm,
 )
-
-
-@cache
-def classify(func: Any) -> OpClass:
-    """The kind (and MAC formula, if any) of one aten overload."""
-    packet = getattr(func, "overloadpacket", func)
-    if getattr(func, "namespace", "") == "prim":  # metadata queries (prim.device, ...)
-        return OpClass("view")
-    if packet in _FORMULAS:
-        kind, formula = _FORMULAS[packet]
-        return OpClass(kind, formula)
-    if packet in _KINDS:
-        return OpClass(_KINDS[packet])
-    name = getattr(packet, "__name__", str(packet)).rstrip("_")
-    if name in _VIEW_NAMES:
-        return OpClass("view")
-    tags = getattr(func, "tags", ())
-    if torch.Tag.pointwise in tags:
-        return OpClass("elementwise")
-    if torch.Tag.reduction in tags:
-        return OpClass("reduction")
-    if getattr(func, "is_view", False) or name.endswith("_view"):
-        return OpClass("view")
-    return OpClass("other")
-
+register_kind(
+    "elementwise",
+    aten._prelu_kernel,
+    aten.prelu,
+    aten.bernoulli,
+    aten.native_dropout,
+    aten.dropout,
+    aten.rand,
+    aten.randn,
+    aten.rand_like,
+    aten.randn_like,
+    aten.randint,
+    aten.normal,
+    aten.uniform,
+    aten.exponential,
+    aten.clamp,
+    aten.glu,
+    aten.gelu,
+    aten.silu,
+    aten.hardswish,
+    aten.hardsigmoid,
+    aten.mish,
+    aten.softplus,
+    aten.elu,
+    aten.leaky_relu,
+    aten.hardtanh,
+)
 
 def op_name(func: Any) -> str:
     """``aten.convolution`` style name (overload dropped: totals should not split on it)."""
     packet = getattr(func, "overloadpacket", func)
     ns = getattr(packet, "__module__", "torch.ops.aten").rsplit(".", 1)[-1]
     return f"{ns}.{getattr(packet, '__name__', str(packet))}"
-
-
-def op_cost(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[str, int]:
-    """(kind, MACs) of one dispatched call."""
-    cls = classify(func)
-    if cls.formula is None:
-        return cls.kind, 0
-    return cls.kind, int(cls.formula(*args, out=out, **kwargs))
 
 
 def ntire2022_linear_macs(in_shape: Shape, out_shape: Shape) -> int:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from esrprof.errors import UsageError, describe
+from esrprof.errors import USER_CODE_ERRORS, UsageError, describe
+from esrprof.probe import model_input
 from esrprof.results import PeerCount
 from esrprof.state import preserved
 
@@ -61,17 +62,13 @@ def run_peers(model: nn.Module, input_shape: Sequence[int], names: Iterable[str]
     str, PeerCount
 ]:
     out: dict[str, PeerCount] = {}
-    params = list(model.parameters())
-    device = params[0].device if params else torch.device("cpu")
-    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(tuple(input_shape), generator=gen).to(device, dtype)
+    x = model_input(model, input_shape)
     for name in names:
         started = time.perf_counter()
         try:
             with preserved(model, eval_mode=True), torch.no_grad():
                 macs = PEERS[name](model, x)
             out[name] = PeerCount(name, macs, time.perf_counter() - started)
-        except Exception as exc:
+        except USER_CODE_ERRORS as exc:  # a peer (or the model under it) failed: a note
             out[name] = PeerCount(name, None, time.perf_counter() - started, describe(exc, 200))
     return out

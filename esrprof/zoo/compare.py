@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from reference_models.registry import REGISTRY, ReferenceModel, get
+from esrprof.zoo.registry import REGISTRY, ReferenceModel, get
 
 # Decimals the challenge table prints each figure with; a figure reproduces when ours, rounded
 # to that many decimals, equals the printed one.
@@ -85,9 +85,9 @@ class ZooRow:
 
 def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)) -> ZooRow:
     """Build one registry model and count it (shapes only)."""
-    import esrprof
+    from esrprof.api import count
 
-    counts = esrprof.count(entry.build(), tuple(input_shape))
+    counts = count(entry.build(), tuple(input_shape))
     n = counts.ntire2022
     measured = Figures(counts.params / 1e6, n.macs / 1e9, n.activations / 1e6, n.convs)
     p = entry.published

@@ -1,20 +1,34 @@
 """Name -> class, constructor defaults, pixel range, scale and the figures the challenge printed.
 
-Published figures are from the NTIRE 2022 Efficient SR report, Table 1 (a copy of it ships as
-``data/ntire2022_table1.csv``). Units follow the table: params in M (1e6), FLOPs in G (1e9 MACs),
-activations in M, memory in MiB, runtime in ms on a Titan Xp.
+The architectures live in ``reference_models/`` (installed as ``esrprof.reference_models``);
+what esrprof knows about them lives here, so the API and the CLI agree on it. Published figures
+are from the NTIRE 2022 Efficient SR report, Table 1 (a copy ships as
+``reference_models/data/ntire2022_table1.csv``). Units follow the table: params in M (1e6),
+FLOPs in G (1e9 MACs), activations in M, memory in MiB, runtime in ms on a Titan Xp.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+PACKAGE = "esrprof.reference_models"
+
+
+def _data_dir() -> Path:
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - broken install
+        raise ImportError(f"{PACKAGE} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+DATA_DIR = _data_dir()
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,7 @@ class Published:
 @dataclass(frozen=True)
 class ReferenceModel:
     name: str
-    module: str  # "reference_models.imdn"
+    module: str  # "esrprof.reference_models.imdn"
     cls: str  # "IMDN"
     pixel_range: int  # 1 (0-1 input/output) or 255
     scale: int
@@ -55,7 +69,7 @@ class ReferenceModel:
 
     @property
     def path(self) -> Path:
-        return Path(__file__).resolve().parent / f"{self.module.rsplit('.', 1)[-1]}.py"
+        return DATA_DIR.parent / f"{self.module.rsplit('.', 1)[-1]}.py"
 
     def build(self, **overrides: Any) -> nn.Module:
         cls = getattr(importlib.import_module(self.module), self.cls)
@@ -103,7 +117,7 @@ REGISTRY: dict[str, ReferenceModel] = {
     for m in [
         ReferenceModel(
             name="IMDN",
-            module="reference_models.imdn",
+            module="esrprof.reference_models.imdn",
             cls="IMDN",
             pixel_range=1,
             scale=4,
@@ -115,7 +129,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="RFDN",
-            module="reference_models.rfdn",
+            module="esrprof.reference_models.rfdn",
             cls="RFDN",
             pixel_range=1,
             scale=4,
@@ -128,7 +142,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="RLFN",
-            module="reference_models.rlfn",
+            module="esrprof.reference_models.rlfn",
             cls="RLFN",
             pixel_range=1,
             scale=4,
@@ -141,7 +155,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="FMEN",
-            module="reference_models.fmen",
+            module="esrprof.reference_models.fmen",
             cls="FMEN",
             pixel_range=1,
             scale=4,
@@ -155,7 +169,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="EFDN",
-            module="reference_models.efdn",
+            module="esrprof.reference_models.efdn",
             cls="EFDN",
             pixel_range=1,
             scale=4,
@@ -168,7 +182,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="BSRN",
-            module="reference_models.bsrn",
+            module="esrprof.reference_models.bsrn",
             cls="BSRN",
             pixel_range=1,
             scale=4,
@@ -186,7 +200,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="IMDN+",
-            module="reference_models.imdn_plus",
+            module="esrprof.reference_models.imdn_plus",
             cls="IMDNPlus",
             pixel_range=1,
             scale=4,
@@ -199,7 +213,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="EFDN-plain",
-            module="reference_models.efdn_plain",
+            module="esrprof.reference_models.efdn_plain",
             cls="PlainEFDN",
             pixel_range=1,
             scale=4,
@@ -212,7 +226,7 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
         ReferenceModel(
             name="MobileSR",
-            module="reference_models.mobilesr",
+            module="esrprof.reference_models.mobilesr",
             cls="MobileSR",
             pixel_range=1,
             scale=4,
@@ -226,6 +240,23 @@ REGISTRY: dict[str, ReferenceModel] = {
         ),
     ]
 }
+
+
+def entry_for(model: nn.Module | type) -> ReferenceModel | None:
+    """The registry entry of a model (or class) from ``reference_models/``, however it was
+    imported (``reference_models/imdn.py:IMDN``, ``esrprof.reference_models.imdn:IMDN``)."""
+    cls = model if isinstance(model, type) else type(model)
+    try:
+        source = inspect.getsourcefile(cls)
+    except TypeError:
+        return None
+    if not source:
+        return None
+    where = Path(source).resolve()
+    for entry in REGISTRY.values():
+        if entry.cls == cls.__name__ and entry.path.resolve() == where:
+            return entry
+    return None
 
 
 def names() -> list[str]:

@@ -1,4 +1,5 @@
-"""Terminal rendering of counts: the challenge's card, the complete count, divergences, peers.
+"""The terminal card of ``esrprof profile``: the challenge's figures, the complete count,
+divergences, peers, top layers.
 
 Pure functions from result objects to text; nothing here measures anything.
 """
@@ -90,6 +91,9 @@ def divergence_summary(counts: Counts, top: int = 5) -> str:
                           disable_numparse=True))
     biggest = sorted(divs, key=lambda d: -abs(d.difference))[:top]
     lines.append("")
+    if len(divs) > len(biggest):
+        lines.append(f"the {len(biggest)} largest of {len(divs)} layers (all of them: --json, "
+                     "under counts.divergences)")
     lines.append(tabulate(
         [[d.module or "(root)", d.module_type, _m(d.ntire2022_macs), _m(d.complete_macs),
           f"{d.difference / 1e6:+.2f}"] for d in biggest],
