@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.registry import get
+from esrprof.zoo.registry import get
 
 _PATCHES: dict[str, dict[str, Callable[..., Any]]] = {}
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from esrprof.errors import InputShapeError, ResultFileError, UsageError
 from esrprof.predict import Prediction, predict, predict_challenge
-from reference_models.registry import get
+from esrprof.zoo.registry import get
 
 
 def _tiny() -> nn.Module:

@@ -22,17 +22,17 @@ from esrprof.predict.memory import (
     round_size,
     segment_size,
 )
-from reference_models.registry import REGISTRY
+from esrprof.zoo.registry import REGISTRY
 
 MIB = 1024**2
 
 
 def _trace(model: nn.Module, shape, backend: str, types=None) -> Liveness:
-    from esrprof.predict.api import _trace_function
+    from esrprof.counting.engine import trace
 
     types = types if types is not None else {p: type(m).__name__ for p, m in
                                              model.named_modules()}
-    tr = _trace_function()(model, shape, lambda: [LivenessObserver(types)], backend=backend)
+    tr = trace(model, shape, lambda: [LivenessObserver(types)], backend=backend)
     return tr.observers[0].result
 
 

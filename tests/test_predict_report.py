@@ -15,7 +15,7 @@ from esrprof.report.prediction import (
     time_by_kind,
     write_prediction_charts,
 )
-from reference_models.registry import REGISTRY
+from esrprof.zoo.registry import REGISTRY
 
 NAMES = ("IMDN", "RLFN", "FMEN", "BSRN")
 

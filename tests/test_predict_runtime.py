@@ -14,7 +14,7 @@ from esrprof.predict import CALIBRATION, KINDS, predict, predict_challenge
 from esrprof.predict.calibration import REFERENCE_MODELS, fit_calibration
 from esrprof.predict.gpus import gpu_spec
 from esrprof.predict.runtime import OpRow, op_times
-from reference_models.registry import REGISTRY
+from esrprof.zoo.registry import REGISTRY
 
 
 def _rows(model: nn.Module, shape, dtype=None) -> list[OpRow]:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from esrprof.counting.engine import Trace, trace
 from esrprof.errors import ResultFileError, UsageError
 from esrprof.predict.calibration import CALIBRATION, Calibration
 from esrprof.predict.gpus import GpuSpec, gpu_spec
@@ -285,9 +286,7 @@ def _module_types(model: nn.Module) -> dict[str, str]:
 
 
 def _run_trace(model: nn.Module, shape: tuple[int, ...], types: Mapping[str, str],
-               backend: str, dtype: torch.dtype | None, *, cost: bool) -> Any:
-    trace = _trace_function()
-
+               backend: str, dtype: torch.dtype | None, *, cost: bool) -> Trace:
     def observers() -> list[Any]:
         obs: list[Any] = [LivenessObserver(types)]
         if cost:
@@ -295,14 +294,6 @@ def _run_trace(model: nn.Module, shape: tuple[int, ...], types: Mapping[str, str
         return obs
 
     return trace(model, shape, observers, backend=backend, dtype=dtype)
-
-
-def _trace_function() -> Any:
-    try:
-        from esrprof.counting.engine import trace
-    except ImportError:  # until the engine exposes trace(): the local stand-in
-        from esrprof.predict._harness import trace
-    return trace
 
 
 def _memory(model: nn.Module, shape: tuple[int, ...], liveness: Liveness,

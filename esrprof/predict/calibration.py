@@ -12,7 +12,7 @@ What the fit says: the compute efficiency reaches its bound of 1 (cuDNN's Winogr
 kernels do fewer multiplications than the direct count, so the dense convolutions of these
 networks are never what limits them), the bandwidth efficiency is low (these layers have
 few channels; a convolution reads its input through tiles and writes a fresh output, and the
-cuDNN heuristics of 2022 rarely reached the bus's rate) and each kernel costs about 40 µs
+cuDNN heuristics of 2022 rarely reached the bus's rate) and each kernel costs about 35 µs
 beyond its roofline time (PyTorch 1.11 eager dispatch plus cuDNN's per-call algorithm
 heuristic with ``cudnn.benchmark = False``).
 """
@@ -75,12 +75,12 @@ REFERENCE_MODELS = (
 # rounded. tests/test_predict_runtime.py refits and checks these figures.
 CALIBRATION = Calibration(
     compute_efficiency=1.0,
-    bandwidth_efficiency=0.297,
-    kernel_floor_us=41.2,
+    bandwidth_efficiency=0.283,
+    kernel_floor_us=34.1,
     gpu="titan-xp",
     input_shape=(1, 3, 339, 510),
     fitted_on=REFERENCE_MODELS,
-    rms_log_error=0.197,
+    rms_log_error=0.232,
 )
 
 

@@ -27,6 +27,7 @@ import torch
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._pytree import tree_flatten
 
+from esrprof.counting.engine import Observer
 from esrprof.counting.formulas import op_name
 
 ALLOC, FREE = 1, -1
@@ -93,7 +94,7 @@ class _Entry:
         self.ref, self.nbytes, self.key, self.module = ref, nbytes, key, module
 
 
-class LivenessObserver:
+class LivenessObserver(Observer):
     """An engine observer that records storage births and deaths (see the module docstring).
 
     It keeps weak references only: observing never extends a tensor's life.

@@ -25,10 +25,12 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
-from esrprof.counting.formulas import classify, op_cost, op_name
+from esrprof.counting.engine import Observer
+from esrprof.counting.formulas import classify, op_name
 from esrprof.predict.kinds import DEFAULT_GROUP, GROUP_OF
 
-_ARITHMETIC = {"conv": "conv", "linear": "matmul", "matmul": "matmul", "attention": "matmul"}
+_ARITHMETIC = {"conv": "conv", "linear": "matmul", "matmul": "matmul", "attention": "matmul",
+               "custom": "matmul"}
 _ALLOCATION_ONLY = frozenset({"aten.empty", "aten.empty_like", "aten.empty_strided",
                               "aten.new_empty", "aten.new_empty_strided"})
 
@@ -54,7 +56,7 @@ class OpRow:
         return self.read_bytes + self.write_bytes
 
 
-class CostObserver:
+class CostObserver(Observer):
     """An engine observer that turns every kernel-launching op into an :class:`OpRow`."""
 
     def __init__(self, module_types: Mapping[str, str] | None = None) -> None:
@@ -68,7 +70,8 @@ class CostObserver:
         pass
 
     def on_op(self, func: Any, args: tuple, kwargs: dict, out: Any, module: str) -> None:
-        if classify(func).kind == "view":
+        op_class = classify(func)
+        if op_class.kind == "view":
             return
         name = op_name(func)
         if name in _ALLOCATION_ONLY:
@@ -80,7 +83,7 @@ class CostObserver:
             read_from = {_sid(t) for t in ins}
             if all(_sid(t) in read_from for t in outs):  # aliases an input: no kernel
                 return
-        kind, macs = op_cost(func, args, kwargs, out)
+        kind, macs = op_class.kind, op_class.macs(args, kwargs, out)
         if kind == "matmul" and self._module_types.get(module) == "Linear":
             kind = "linear"
         written = {_sid(t) for t in outs}
