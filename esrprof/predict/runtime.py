@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils._pytree import tree_flatten
 
 from esrprof.counting.engine import Observer
 from esrprof.counting.formulas import classify, op_name
 from esrprof.predict.kinds import DEFAULT_GROUP, GROUP_OF
+from esrprof.predict.memory import tensors_in
 
 _ARITHMETIC = {"conv": "conv", "linear": "matmul", "matmul": "matmul", "attention": "matmul",
                "custom": "matmul"}
@@ -76,8 +76,8 @@ class CostObserver(Observer):
         name = op_name(func)
         if name in _ALLOCATION_ONLY:
             return
-        ins = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        ins = list(tensors_in((args, kwargs)))
+        outs = list(tensors_in(out))
         mutates = bool(getattr(getattr(func, "_schema", None), "is_mutable", False))
         if not mutates and outs:
             read_from = {_sid(t) for t in ins}

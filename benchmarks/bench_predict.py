@@ -1,0 +1,178 @@
+"""What a prediction costs, and how close it comes to the challenge's published GPU figures.
+
+1. Cost: the median of ``--repeats`` calls of ``esrprof.predict.predict(IMDN(), 1x3xSxS)`` at
+   each size (flat: the trace runs on meta tensors), and, in a fresh subprocess, the peak
+   resident-memory growth of one call above the process's level after imports and a warm-up
+   (VmHWM reset through /proc/self/clear_refs).
+2. Accuracy over the nine reference models, NTIRE 2022 preset (Titan Xp; memory at 510x510
+   after 339x510 images, runtime at 339x510): predicted against published memory (% error; on
+   the released forwards, and on reference_models' own forwards for comparison) and runtime
+   (ratio), and the Spearman rank correlation with the published runtimes of the predicted
+   runtime, of FLOPs and of #Acts (both as published).
+
+    python benchmarks/bench_predict.py                  # both parts
+    python benchmarks/bench_predict.py --skip-cost      # the accuracy table only
+    python benchmarks/bench_predict.py --fit            # refit the calibration and print it
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # released_forwards.py: the forwards Table 1 measured
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _imdn() -> torch.nn.Module:
+    from esrprof.zoo.registry import get
+
+    return get("IMDN").build().eval()
+
+
+def memory_child(size: int) -> None:
+    """Runs in a subprocess: peak RSS growth of one prediction after imports and a warm-up."""
+    from esrprof.predict import predict
+
+    model = _imdn()
+    predict(model, (1, 3, 16, 16))  # imports and one-time set-up are not per-prediction costs
+    base = _rss_kib("VmRSS")
+    with contextlib.suppress(OSError):  # reset VmHWM to the current RSS (Linux)
+        Path("/proc/self/clear_refs").write_text("5")
+    predict(model, (1, 3, size, size))
+    peak = _rss_kib("VmHWM")
+    print(json.dumps({"base_mib": base / 1024, "peak_growth_mib": (peak - base) / 1024}))
+
+
+def measure_memory(size: int) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(size)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_cost(sizes: list[int], repeats: int) -> None:
+    from esrprof.predict import predict
+
+    model = _imdn()
+    predict(model, (1, 3, 16, 16))
+    print(f"Cost of predict(IMDN, 1x3xSxS), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, median of {repeats}")
+    print(f"{'size':>6}{'median [ms]':>13}{'min [ms]':>10}{'predicted peak [MiB]':>22}"
+          f"{'peak RSS growth [MiB]':>23}")
+    for size in sizes:
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            p = predict(model, (1, 3, size, size))
+            samples.append(time.perf_counter() - t0)
+        mem = measure_memory(size)
+        rss = (f"{mem['peak_growth_mib']:.1f}" if "peak_growth_mib" in mem
+               else str(mem.get("error")))
+        print(f"{size:>6}{1e3 * statistics.median(samples):>13.1f}{1e3 * min(samples):>10.1f}"
+              f"{p.memory.peak_allocated_mib:>22.1f}{rss:>23}")
+
+
+def bench_accuracy() -> None:
+    from released_forwards import released
+    from scipy.stats import spearmanr
+
+    from esrprof.predict import CALIBRATION, predict_challenge
+    from esrprof.zoo.registry import REGISTRY
+
+    rows = []
+    for name, entry in REGISTRY.items():
+        pub = entry.published
+        p = predict_challenge(released(name))
+        own = predict_challenge(entry.build())
+        rows.append((name, pub, p, own))
+    print("\nNTIRE 2022 preset: Titan Xp, fp32; memory at 1x3x510x510 after a 1x3x339x510 "
+          "image, runtime at 1x3x339x510")
+    print(f"calibration: compute eff. {CALIBRATION.compute_efficiency:.3f}, bandwidth eff. "
+          f"{CALIBRATION.bandwidth_efficiency:.3f}, floor {CALIBRATION.kernel_floor_us:.1f} us")
+    head = (f"{'model':<11}{'mem pub':>9}{'mem pred':>10}{'err':>8}{'own fwd':>9}{'err':>8}"
+            f"{'rt pub':>9}{'rt pred':>9}{'ratio':>7}{'mem-bound':>10}{'kernels':>8}"
+            f"  peak at")
+    print(head)
+    print("-" * len(head))
+    for name, pub, p, own in rows:
+        m, r = p.memory, own.runtime
+        err = 100 * (m.peak_allocated_mib / pub.memory_mib - 1)
+        own_err = 100 * (own.memory.peak_allocated_mib / pub.memory_mib - 1)
+        print(f"{name:<11}{pub.memory_mib:>9.2f}{m.peak_allocated_mib:>10.2f}{err:>+7.2f}%"
+              f"{own.memory.peak_allocated_mib:>9.1f}{own_err:>+7.1f}%"
+              f"{pub.runtime_ms:>9.2f}{r.ms:>9.2f}{r.ms / pub.runtime_ms:>7.2f}"
+              f"{100 * r.memory_bound_share:>9.0f}%{r.kernels:>8}  "
+              f"{m.peak_module or '(root)'}:{m.peak_op}")
+    published = [pub.runtime_ms for _, pub, _, _ in rows]
+    worst = max(abs(p.memory.peak_allocated_mib / pub.memory_mib - 1) for _, pub, p, _ in rows)
+    print(f"\nmemory: largest error {100 * worst:.2f} % (released forwards)")
+    print("Spearman rho with the published runtimes:")
+    for label, values in (
+        ("predicted runtime", [own.runtime.ms for *_, own in rows]),
+        ("bytes moved", [own.runtime.bytes_moved for *_, own in rows]),
+        ("FLOPs (published)", [pub.flops_g for _, pub, _, _ in rows]),
+        ("#Acts (published)", [pub.acts_m for _, pub, _, _ in rows]),
+    ):
+        print(f"  {label:<20}{spearmanr(published, values).statistic:>7.3f}")
+
+
+def refit() -> None:
+    from esrprof.predict.api import _module_types, _run_trace
+    from esrprof.predict.calibration import CALIBRATION, fit_calibration
+    from esrprof.zoo.registry import REGISTRY
+
+    rows, runtimes = {}, {}
+    for name in CALIBRATION.fitted_on:
+        model = REGISTRY[name].build()
+        trace = _run_trace(model, CALIBRATION.input_shape, _module_types(model), "auto", None,
+                           cost=True)
+        rows[name] = trace.observers[1].rows
+        runtimes[name] = REGISTRY[name].published.runtime_ms
+    fit = fit_calibration(rows, runtimes, CALIBRATION.gpu, CALIBRATION.input_shape)
+    print(json.dumps(fit.to_dict(), indent=2))
+    print("documented:", json.dumps(CALIBRATION.to_dict()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--fit", action="store_true", help="refit the calibration and print it")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    if args.fit:
+        refit()
+        return
+    if not args.skip_cost:
+        bench_cost(args.sizes, args.repeats)
+    if not args.skip_accuracy:
+        bench_accuracy()
+
+
+if __name__ == "__main__":
+    main()
