@@ -33,6 +33,7 @@ from torch import nn
 # for pathological object graphs.
 _MAX_DEPTH = 6
 _MAX_OBJECTS = 200_000
+_VALUE_DEPTH = 2  # module -> _buffers dict -> tensor; module -> list attribute -> tensor
 
 # Values that hold no state a forward could change.
 _ATOMIC = (str, bytes, int, float, complex, bool, type(None), torch.dtype, torch.device,
@@ -77,7 +78,10 @@ class Snapshot:
                 continue
             seen.add(id(obj))
             if isinstance(obj, torch.Tensor):
-                snap._tensor(obj, values)
+                # values are copied for the module's own tensors (parameters, buffers, tensor
+                # attributes, tensors in its lists and dicts), not for data a helper object
+                # holds (a dataset kept on the model must not be copied on every measurement)
+                snap._tensor(obj, values and depth <= _VALUE_DEPTH)
                 continue
             children = snap._remember(obj)
             if children is not None and depth < _MAX_DEPTH:
