@@ -87,3 +87,14 @@ def test_typed_errors():
         predict(_tiny(), (1, 3, 0, 8))
     with pytest.raises(UsageError, match="unknown GPU"):
         predict(_tiny(), (1, 3, 8, 8), gpu="voodoo")
+
+
+def test_card_block_says_it_is_a_prediction():
+    from esrprof.predict.render import prediction_block
+
+    p = predict_challenge(_tiny())
+    text = prediction_block(p)
+    assert "Predicted" in text and "not measured" in text
+    assert f"{p.memory.peak_allocated_mib:.1f} MiB" in text and "510x510" in text
+    assert f"{p.runtime.ms:.1f} ms" in text and "339x510" in text
+    assert "time by kind" in text
