@@ -59,12 +59,18 @@ class ESA(nn.Module):
         self.GELU = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # named locals as in the released code: cf, c4 and m stay alive until the gate
         c1_ = self.conv1(_cl(x))
-        v_max = clipped_max_pool(self.conv2(_cf(c1_)))
-        c3 = self.GELU(self.conv3(self.GELU(self.conv_max(v_max))))
-        c3 = F.interpolate(self.conv3_(c3), size=x.shape[2:], mode="bilinear", align_corners=False)
-        mask = torch.sigmoid(_cf(self.conv4(_cl(c3) + self.conv_f(c1_))))
-        return x * mask
+        c1 = self.conv2(_cf(c1_))
+        v_max = clipped_max_pool(c1)
+        v_range = self.GELU(self.conv_max(v_max))
+        c3 = self.GELU(self.conv3(v_range))
+        c3 = self.conv3_(c3)
+        c3 = F.interpolate(c3, size=x.shape[2:], mode="bilinear", align_corners=False)
+        cf = self.conv_f(c1_)
+        c4 = self.conv4(_cl(c3) + cf)
+        m = torch.sigmoid(_cf(c4))
+        return x * m
 
 
 class ESDB(nn.Module):
@@ -138,7 +144,8 @@ class BSRN(nn.Module):
         self.upsampler = _PixelShuffleDirect(upscale, num_feat, num_out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fea = self.fea_conv(torch.cat([x, x, x, x], dim=1))
+        x = torch.cat([x, x, x, x], dim=1)  # alive to the end, as released
+        fea = self.fea_conv(x)
         b1 = self.B1(fea)
         b2 = self.B2(b1)
         b3 = self.B3(b2)

@@ -36,11 +36,18 @@ class ESA(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # named locals as in the released code: cf, c4 and m stay alive until the gate
         c1_ = self.conv1(x)
-        v_max = clipped_max_pool(self.conv2(c1_))
-        c3 = self.relu(self.conv3(self.relu(self.conv_max(v_max))))
-        c3 = F.interpolate(self.conv3_(c3), size=x.shape[2:], mode="bilinear", align_corners=False)
-        return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+        c1 = self.conv2(c1_)
+        v_max = clipped_max_pool(c1)
+        v_range = self.relu(self.conv_max(v_max))
+        c3 = self.relu(self.conv3(v_range))
+        c3 = self.conv3_(c3)
+        c3 = F.interpolate(c3, size=x.shape[2:], mode="bilinear", align_corners=False)
+        cf = self.conv_f(c1_)
+        c4 = self.conv4(c3 + cf)
+        m = torch.sigmoid(c4)
+        return x * m
 
 
 class Conv1x1PReLU(nn.Module):
@@ -79,8 +86,12 @@ class Cell(nn.Module):
         out1 = self.conv1(x)
         out2 = self.conv2(out1)
         out3 = self.conv3(out2)
-        feats = [branch(t) for branch, t in zip(self.branch, (x, out1, out2, out3))]
-        return self.att(self.fuse(torch.cat(feats, dim=1))) + x
+        # the branch outputs die with the concatenation; out1..out3 live on, as released
+        out = self.fuse(torch.cat(
+            [branch(t) for branch, t in zip(self.branch, (x, out1, out2, out3))], dim=1))
+        out = self.att(out)
+        out += x  # in place, as released
+        return out
 
 
 class EFDN(nn.Module):
@@ -96,11 +107,15 @@ class EFDN(nn.Module):
         self.tail = pixel_shuffle_upsampler(n_feats, out_channels, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # every intermediate is a named local, alive to the end, as released
         out0 = self.head(x)
         out1 = self.cells[0](out0)
         out2 = self.cells[1](out1)
-        out3 = self.cells[2](self.local_fuse[0](torch.cat([out1, out2], dim=1)))
-        out4 = self.cells[3](self.local_fuse[1](torch.cat([out2, out3], dim=1)))
+        out2_fuse = self.local_fuse[0](torch.cat([out1, out2], dim=1))
+        out3 = self.cells[2](out2_fuse)
+        out3_fuse = self.local_fuse[1](torch.cat([out2, out3], dim=1))
+        out4 = self.cells[3](out3_fuse)
         # The released network fuses out2 (not out3) with the last cell; kept as released.
-        out = self.local_fuse[2](torch.cat([out2, out4], dim=1)) + out0
+        out4_fuse = self.local_fuse[2](torch.cat([out2, out4], dim=1))
+        out = out4_fuse + out0
         return self.tail(out).clamp(0, 1)

@@ -33,13 +33,16 @@ class ESA(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # named locals as in the released code: cf, c4 and m stay alive until the gate
         c1_ = self.conv1(x)
         v_max = clipped_max_pool(c1_, kernel=7, stride=7, padding=1)
         c23 = torch.cat([self.relu(self.conv_2(v_max)), self.relu(self.conv_3(v_max))], dim=1)
-        c3 = F.interpolate(
-            self.conv_23(c23), size=x.shape[2:], mode="bilinear", align_corners=False
-        )
-        return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+        c3 = F.interpolate(self.conv_23(c23), size=x.shape[2:], mode="bilinear",
+                           align_corners=False)
+        cf = self.conv_f(c1_)
+        c4 = self.conv4(c3 + cf)
+        m = torch.sigmoid(c4)
+        return x * m
 
 
 class Conv3x3(nn.Module):
@@ -75,7 +78,8 @@ class PlainRFDB(nn.Module):
         d3 = self.act(self.c3_d(r2))
         r3 = self.act(self.c3_r(r2))
         r4 = self.act(self.c4(r3))
-        return self.esa(self.c5(torch.cat([d1, d2, d3, r4], dim=1)))
+        out = torch.cat([d1, d2, d3, r4], dim=1)  # kept alive through ESA, as released
+        return self.esa(self.c5(out))
 
 
 class PlainEFDN(nn.Module):
@@ -92,6 +96,10 @@ class PlainEFDN(nn.Module):
         self.upsampler = pixel_shuffle_upsampler(nf, out_nc, upscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # every block output is a named local, alive to the end, as released
         fea = self.fea_conv(x)
-        out = self.B4(self.B3(self.B2(self.B1(fea))))
-        return self.upsampler(self.LR_conv(out) + fea)
+        b1 = self.B1(fea)
+        b2 = self.B2(b1)
+        b3 = self.B3(b2)
+        b4 = self.B4(b3)
+        return self.upsampler(self.LR_conv(b4) + fea)

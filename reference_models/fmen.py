@@ -106,7 +106,10 @@ class HFAB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = _act(self.convs(_act(self.squeeze(x))))
-        return torch.sigmoid(self.excitate(out)) * x
+        out = self.excitate(out)  # the 16-channel features die here, before the sigmoid
+        out = torch.sigmoid(out)
+        out *= x  # gated in place, as released
+        return out
 
 
 class FMEN(nn.Module):
@@ -141,8 +144,11 @@ class FMEN(nn.Module):
         x = self.head(x)
         h = self.warmup(x)
         for block, hfab in zip(self.basic_blocks, self.hfabs):
-            h = hfab(block(h))
-        return self.tail(self.lr_conv(h) + x)
+            h = block(h)  # the block's input dies here, before the attention runs, as released
+            h = hfab(h)
+        h = self.lr_conv(h)
+        h += x  # in place, as released
+        return self.tail(h)
 
     def fuse(self) -> FMEN:
         """Convert the training form to the deploy form in place; returns self."""

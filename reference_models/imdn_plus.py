@@ -39,7 +39,8 @@ class IMDBPlus(nn.Module):
             part, out = torch.split(out, (self.d, out.shape[1] - self.d), dim=1)
             distilled.append(part)
         distilled.append(self.act(self.c6(out)))
-        return self.c7(torch.cat(distilled, dim=1)) + x
+        out = torch.cat(distilled, dim=1)  # alive through the residual add, as released
+        return self.c7(out) + x
 
 
 class IMDNPlus(nn.Module):

@@ -34,7 +34,8 @@ class SelfAttn(nn.Module):
             self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         )
         attn = torch.einsum("bhnd,bhmd->bhnm", q, k) * self.scale
-        out = torch.einsum("bhnm,bhmd->bhnd", attn.softmax(dim=-1), v)
+        attn = attn.softmax(dim=-1)  # the scores die before the second product, as released
+        out = torch.einsum("bhnm,bhmd->bhnd", attn, v)
         return self.proj_out(out.transpose(1, 2).reshape(b, n, c))
 
 

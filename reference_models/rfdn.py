@@ -33,6 +33,7 @@ class ESA(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # named locals as in the released code: cf, c4 and m stay alive until the gate
         c1_ = self.conv1(x)
         c1 = self.conv2(c1_)
         v_max = clipped_max_pool(c1)
@@ -40,8 +41,10 @@ class ESA(nn.Module):
         c3 = self.relu(self.conv3(v_range))
         c3 = self.conv3_(c3)
         c3 = F.interpolate(c3, size=x.shape[2:], mode="bilinear", align_corners=False)
-        mask = torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
-        return x * mask
+        cf = self.conv_f(c1_)
+        c4 = self.conv4(c3 + cf)
+        m = torch.sigmoid(c4)
+        return x * m
 
 
 class RFDB(nn.Module):
@@ -70,7 +73,8 @@ class RFDB(nn.Module):
         d3 = self.act(self.c3_d(r2))
         r3 = self.act(self.c3_r(r2) + r2)
         r4 = self.act(self.c4(r3))
-        return self.esa(self.c5(torch.cat([d1, d2, d3, r4], dim=1)))
+        out = torch.cat([d1, d2, d3, r4], dim=1)  # kept alive through ESA, as released
+        return self.esa(self.c5(out))
 
 
 class RFDN(nn.Module):
@@ -102,5 +106,6 @@ class RFDN(nn.Module):
         b2 = self.B2(b1)
         b3 = self.B3(b2)
         b4 = self.B4(b3)
-        out = self.LR_conv(self.c(torch.cat([b1, b2, b3, b4], dim=1))) + fea
-        return self.upsampler(out)
+        out_b = self.c(torch.cat([b1, b2, b3, b4], dim=1))  # alive through the tail, as released
+        out_lr = self.LR_conv(out_b) + fea
+        return self.upsampler(out_lr)

@@ -30,13 +30,16 @@ class ESA(nn.Module):
         self.conv4 = nn.Conv2d(f, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # named locals as in the released code: cf, c4 and m stay alive until the gate
         c1_ = self.conv1(x)
-        v_max = clipped_max_pool(self.conv2(c1_))
-        c3 = F.interpolate(
-            self.conv3(v_max), size=x.shape[2:], mode="bilinear", align_corners=False
-        )
-        mask = torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
-        return x * mask
+        c1 = self.conv2(c1_)
+        v_max = clipped_max_pool(c1)
+        c3 = self.conv3(v_max)
+        c3 = F.interpolate(c3, size=x.shape[2:], mode="bilinear", align_corners=False)
+        cf = self.conv_f(c1_)
+        c4 = self.conv4(c3 + cf)
+        m = torch.sigmoid(c4)
+        return x * m
 
 
 class RLFB(nn.Module):
@@ -53,7 +56,8 @@ class RLFB(nn.Module):
         out = self.act(self.c1_r(x))
         out = self.act(self.c2_r(out))
         out = self.act(self.c3_r(out))
-        return self.esa(self.c5(out + x))
+        out = out + x  # alive through c5 and ESA, as released
+        return self.esa(self.c5(out))
 
 
 class RLFN(nn.Module):
