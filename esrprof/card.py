@@ -7,10 +7,15 @@ Pure functions from result objects to text; nothing here measures anything.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from esrprof.predict.kinds import KINDS
 from esrprof.results import Counts, ModelInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from esrprof.predict.api import Prediction
 
 
 def _g(macs: int) -> str:
@@ -133,3 +138,42 @@ def layers_table(counts: Counts, top: int = 15) -> str:
         tablefmt="simple",
         disable_numparse=True,
     )
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+_KIND_WORDS = {
+    "convolution": "convolution",
+    "matmul": "matmul/attention",
+    "elementwise": "element-wise",
+    "data_movement": "data movement",
+    "normalization": "normalization",
+    "kernel_floor": "kernel floors",
+}
+
+
+def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
+    """The block ``esrprof profile`` prints, plainly labelled as a prediction."""
+    m, r = p.memory, p.runtime
+    challenge = p.preset == "ntire2022"
+    protocol = "the NTIRE 2022 protocol on " if challenge else ""
+    kinds = sorted((k for k in r.by_kind if k.kind in KINDS and k.ms > 0),
+                   key=lambda k: -k.ms)[:top_kinds]
+    lines = [
+        f"Predicted, not measured ({protocol}{p.gpu.label}, {p.dtype}, from the shape trace)",
+        f"  peak GPU memory {m.peak_allocated_mib:9.1f} MiB at {_dims(m.input_shape)}"
+        + (", the largest validation image" if challenge else "")
+        + f" (weights {m.weights_mib:.1f} MiB)",
+        f"  {'':16}peak at {m.peak_module or '(root)'} ({m.peak_op})",
+        f"  runtime         {r.ms:9.1f} ms  at {_dims(r.input_shape)}"
+        + (", a typical image" if challenge else "") + f"; {r.kernels} kernels",
+        f"  {'':16}{100 * r.memory_bound_share:.0f} % of the time in bandwidth-limited kernels",
+    ]
+    if kinds:
+        lines.append("  time by kind    " + ", ".join(
+            f"{_KIND_WORDS.get(k.kind, k.kind)} {100 * k.share:.0f} %" for k in kinds))
+    if p.fallback_reason:
+        lines.append(f"  note: traced on {p.backend} tensors ({p.fallback_reason})")
+    return "\n".join(lines)

@@ -90,7 +90,7 @@ def test_typed_errors():
 
 
 def test_card_block_says_it_is_a_prediction():
-    from esrprof.predict.render import prediction_block
+    from esrprof.card import prediction_block
 
     p = predict_challenge(_tiny())
     text = prediction_block(p)

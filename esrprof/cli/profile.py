@@ -30,6 +30,12 @@ def register(sub: Any) -> None:
                      help="show the top N layers by MACs (default 15)")
     p.add_argument("--backend", choices=("auto", "fake", "real"), default="auto",
                    help="auto: shapes only, one real forward if the model needs values")
+    p.add_argument("--gpu", default=None, metavar="NAME|custom:...",
+                   help="GPU for the predicted memory and runtime (default: the NTIRE 2022 "
+                   "protocol's Titan Xp; e.g. rtx-3090, a100, h100, or "
+                   "custom:fp32_tflops=30,bandwidth_gbs=900)")
+    p.add_argument("--no-predict", action="store_true",
+                   help="skip the predicted GPU memory and runtime")
     p.add_argument("--name", default=None, help="name to record (default: the class name)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the full result here")
     try:
@@ -49,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
     shape = parse_shape(args.input_shape)
     counters = parse_counters(args.counters) if args.counters else ()
+    gpu = None
+    if not args.no_predict:
+        from esrprof.predict.gpus import gpu_spec
+
+        gpu = gpu_spec(args.gpu or "titan-xp")  # a bad name is a usage error before any work
     run_options = args._run_options
     run_config = run_options.run_config_from_args(args) if run_options is not None else None
     loaded = load_model(
@@ -72,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     out = [card.counts_card(result.model, counts), "", card.divergence_summary(counts)]
     if counts.peers:
         out += ["", card.peers_table(counts)]
+    if gpu is not None:
+        out += ["", _prediction_text(loaded.model, gpu, card)]
     if args.per_layer:
         out += ["", card.layers_table(counts, top=args.per_layer)]
     if result.run is not None and run_options is not None:
@@ -81,3 +94,15 @@ def run(args: argparse.Namespace) -> int:
         out += ["", f"result written to {path}"]
     print("\n".join(out), file=sys.stdout)
     return 0
+
+
+def _prediction_text(model: Any, gpu: Any, card: Any) -> str:
+    """The card's prediction block; a model the prediction cannot trace gets a note, not a
+    failure (its counts stand on their own)."""
+    from esrprof.errors import ModelError
+    from esrprof.predict.api import predict_challenge
+
+    try:
+        return card.prediction_block(predict_challenge(model, gpu=gpu))
+    except ModelError as exc:
+        return f"Predicted GPU memory and runtime: not available ({exc})"

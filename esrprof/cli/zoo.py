@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="only these models (default: all)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows here")
+    p.add_argument("--no-predict", action="store_true",
+                   help="skip the predicted GPU memory and runtime (Titan Xp, NTIRE 2022)")
     p.set_defaults(func=run)
 
 
@@ -40,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"no reference model named {name!r}; known: {', '.join(REGISTRY)}"
             ) from None
-    rows = measure_all(args.names or None)
+    rows = measure_all(args.names or None, predict=not args.no_predict)
     print(render(rows))
+    if not args.no_predict:
+        print()
+        print(render_predictions(rows))
     if args.json:
         from esrprof.files import write_text
         from esrprof.jsonio import dumps
@@ -116,4 +121,43 @@ def render(rows: list[Any]) -> str:
     ]
     if footnotes:
         lines += ["", *footnotes]
+    return "\n".join(lines)
+
+
+def render_predictions(rows: list[Any]) -> str:
+    """Predicted against published GPU memory and runtime (Titan Xp), with rank agreement."""
+    from tabulate import tabulate
+
+    from esrprof.zoo.compare import spearman
+
+    table, pub_rt, pred_rt = [], [], []
+    for r in rows:
+        p = r.prediction
+        mem_pub, rt_pub = r.published_memory_mib, r.published_runtime_ms
+        mem, rt = p.memory.peak_allocated_mib, p.runtime.ms
+        table.append([
+            r.name,
+            "-" if mem_pub is None else f"{mem_pub:.2f}", f"{mem:.2f}",
+            "-" if mem_pub is None else f"{100 * (mem - mem_pub) / mem_pub:+.2f} %",
+            "-" if rt_pub is None else f"{rt_pub:.2f}", f"{rt:.2f}",
+            "-" if rt_pub is None else f"{rt / rt_pub:.2f}",
+            f"{100 * p.runtime.memory_bound_share:.0f} %",
+        ])
+        if rt_pub is not None:
+            pub_rt.append(rt_pub)
+            pred_rt.append(rt)
+    rho = spearman(pub_rt, pred_rt)
+    headers = ["model", "memory [MiB]\npub", "\npredicted", "\nerror",
+               "runtime [ms]\npub", "\npredicted", "\nratio", "bandwidth-\nbound"]
+    lines = [
+        "Predicted on the NTIRE 2022 protocol (Titan Xp, fp32; memory at the largest validation "
+        "image, 510x510,",
+        "runtime at a typical one, 339x510) from the shape trace, not measured. "
+        "See docs/prediction.md.",
+        "",
+        tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
+    ]
+    if rho is not None:
+        lines += ["", f"Spearman ρ of predicted against published runtime: {rho:.3f} "
+                      f"over {len(pub_rt)} models"]
     return "\n".join(lines)

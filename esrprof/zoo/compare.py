@@ -45,6 +45,19 @@ class ZooRow:
     complete_macs_g: float
     backend: str
     notes: str
+    prediction: Any = None  # esrprof.predict.Prediction on the NTIRE 2022 protocol, or None
+
+    @property
+    def published_memory_mib(self) -> float | None:
+        return self._published("memory_mib")
+
+    @property
+    def published_runtime_ms(self) -> float | None:
+        return self._published("runtime_ms")
+
+    def _published(self, field: str) -> float | None:
+        entry = REGISTRY.get(self.name)
+        return getattr(entry.published, field, None) if entry and entry.published else None
 
     def mismatches(self) -> list[str]:
         """Figures whose measured value, at printed precision, differs from the expected one."""
@@ -76,6 +89,9 @@ class ZooRow:
             "measured": self.measured.to_dict(),
             "complete_macs_g": self.complete_macs_g,
             "backend": self.backend,
+            "published_memory_mib": self.published_memory_mib,
+            "published_runtime_ms": self.published_runtime_ms,
+            "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             "reproduced": self.reproduced,
             "mismatches": self.mismatches(),
             "differs_from_published": self.differs_from_published,
@@ -83,11 +99,15 @@ class ZooRow:
         }
 
 
-def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)) -> ZooRow:
-    """Build one registry model and count it (shapes only)."""
+def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256), *,
+            predict: bool = True) -> ZooRow:
+    """Build one registry model, count it and predict its challenge figures (shapes only)."""
     from esrprof.api import count
+    from esrprof.predict.api import predict_challenge
 
-    counts = count(entry.build(), tuple(input_shape))
+    model = entry.build()
+    counts = count(model, tuple(input_shape))
+    prediction = predict_challenge(model) if predict else None
     n = counts.ntire2022
     measured = Figures(counts.params / 1e6, n.macs / 1e9, n.activations / 1e6, n.convs)
     p = entry.published
@@ -105,12 +125,23 @@ def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)
         complete_macs_g=counts.complete.macs / 1e9,
         backend=counts.backend,
         notes=entry.notes,
+        prediction=prediction,
     )
 
 
 def measure_all(
-    names: Iterable[str] | None = None, input_shape: Sequence[int] = (1, 3, 256, 256)
+    names: Iterable[str] | None = None, input_shape: Sequence[int] = (1, 3, 256, 256), *,
+    predict: bool = True,
 ) -> list[ZooRow]:
     """Rows for the named models (all of the registry when none are given), in registry order."""
     entries = [get(n) for n in names] if names else list(REGISTRY.values())
-    return [measure(e, input_shape) for e in entries]
+    return [measure(e, input_shape, predict=predict) for e in entries]
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (None for fewer than three pairs)."""
+    if len(xs) < 3:
+        return None
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(xs, ys).statistic)
