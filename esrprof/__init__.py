@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from esrprof.api import count, profile
     from esrprof.loading import load_model
     from esrprof.monitor import Monitor
+    from esrprof.predict.api import Prediction, predict, predict_challenge
     from esrprof.run import RunConfig, measure
 
 # name -> module; resolved on first use so `import esrprof` stays light.
@@ -38,6 +39,9 @@ _LAZY = {
     "measure": "esrprof.run",
     "RunConfig": "esrprof.run",
     "Monitor": "esrprof.monitor",
+    "predict": "esrprof.predict.api",
+    "predict_challenge": "esrprof.predict.api",
+    "Prediction": "esrprof.predict.api",
 }
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "InputShapeError",
     "ModelError",
     "Monitor",
+    "Prediction",
     "Result",
     "ResultFileError",
     "RunConfig",
@@ -58,6 +63,8 @@ __all__ = [
     "load_model",
     "load_result",
     "measure",
+    "predict",
+    "predict_challenge",
     "profile",
 ]
 
