@@ -12,8 +12,26 @@ from esrprof.errors import ResultFileError, UsageError
 from esrprof.report import load_entries
 from esrprof.report.inputs import read_table
 from esrprof.results import SCHEMA_VERSION, Counts, ModelInfo, NtireRecord, OpRecord, Result
+from esrprof.run import ImageQuality, RunConfig, RunResult, SplitResult
+from esrprof.timing import Trials
 
 TABLE = Path(__file__).resolve().parents[1] / "reference_models" / "data" / "ntire2022_table1.csv"
+
+
+def fake_run(runtime: float, hardware: str | None) -> RunResult:
+    """A run record as `measure` returns it: one image per split, the given runtime, a CUDA
+    memory peak of 100 + runtime MiB and PSNR 29.1 / 28.8."""
+    splits = tuple(
+        SplitResult(name=name, images=("0801",), shapes=((10, 10),),
+                    trials=Trials.of([[runtime]]), warmup_forwards=1,
+                    memory={"kind": "cuda", "max_allocated_mib": 100.0 + runtime},
+                    quality=(ImageQuality("0801", psnr, None),))
+        for name, psnr in (("valid", 29.1), ("test", 28.8))
+    )
+    env = {"hardware": hardware} if hardware else {}
+    return RunResult(config=RunConfig(device="cpu", trained=True), device="cuda:0",
+                     clock="cuda_event", threads=1, scale=4, pixel_range=1, splits=splits,
+                     data={}, environment=env)
 
 
 def write_result(folder: Path, name: str, *, runtime: float | None = 10.0,
@@ -29,11 +47,7 @@ def write_result(folder: Path, name: str, *, runtime: float | None = 10.0,
               NtireRecord("tail", "Conv2d", "conv", 1, macs // 4, 500, 1))
     counts = Counts(params=300_000, buffers=0, input_shape=(1, 3, 256, 256), backend="fake",
                     fallback_reason=None, ops=ops, ntire2022_layers=layers)
-    run = None
-    if runtime is not None:
-        run = {"runtime": {"runtime_ms": runtime, "splits": {}},
-               "memory": {"memory_mib": 100.0 + runtime},
-               "quality": {"psnr_db": {"valid": 29.1, "test": 28.8}}}
+    run = fake_run(runtime, hardware) if runtime is not None else None
     env = {"hardware": hardware} if hardware else {}
     result = Result(ModelInfo(name=name), (1, 3, 256, 256), counts, run, env)
     return result.save(folder / (file or f"{name}.json"))
