@@ -120,7 +120,7 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path, capsys):
     precious.mkdir()
     (precious / "thesis.tex").write_text("keep me")
     err = _error(capsys, ["report", str(_small_table(tmp_path)), "-o", str(precious)])
-    assert "holds no esrprof report" in err
+    assert "not written by esrprof" in err
     assert (precious / "thesis.tex").read_text() == "keep me"
 
 

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="RESULT",
                         help="result .json, table .csv, or a folder of them")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
-                        help="report folder (replaced whole if it holds an earlier report)")
+                        help="report folder: new, empty, or an earlier esrprof report nobody "
+                        "changed since (then replaced whole); any other folder is refused")
     parser.add_argument("--title", default=None,
                         help="page title (default: 'esrprof report: FOLDER NAME')")
     parser.add_argument(

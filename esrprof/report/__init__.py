@@ -123,8 +123,14 @@ def build_report(
 
 
 def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool = True) -> Path:
-    """Write the report folder (built aside, then moved into place); returns its path."""
-    from esrprof.report.render import replace_folder, write_report_files
+    """Write the report folder; returns its path.
+
+    It is built aside and swapped in whole (:func:`esrprof.files.replace_folder`): an existing
+    ``output`` is replaced only when esrprof wrote it and nobody changed it since; any other
+    non-empty folder is refused with an OutputError, untouched.
+    """
+    from esrprof.files import replace_folder
+    from esrprof.report.render import write_report_files
 
     replace_folder(output, lambda tmp: write_report_files(report, tmp, charts=charts))
     return Path(output)
