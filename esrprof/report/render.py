@@ -1,7 +1,8 @@
 """Writing a report folder: leaderboards as CSV and Markdown, charts, one HTML page, report.json.
 
 Every file goes through :func:`esrprof.files.write_text` into the folder being built (see
-:func:`esrprof.report.write_report` for how it replaces an earlier one).
+:func:`esrprof.report.write_report` for how it replaces an earlier one). Text that comes from the
+inputs is escaped for the format it lands in (:mod:`esrprof.report.markup`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from esrprof import files, jsonio
+from esrprof.report.markup import md_plain, md_text
 from esrprof.report.ranking import METRICS, Leaderboard
 
 REPORT_JSON = "report.json"
@@ -71,13 +73,13 @@ def display_frame(frame: Any) -> Any:
 
 def board_markdown(board: Leaderboard) -> str:
     align = ["left" if c in ("model", "note") else "right" for c in board.frame.columns]
-    table = display_frame(board.frame).to_markdown(
+    table = display_frame(board.frame).map(md_text).to_markdown(
         index=False, disable_numparse=True, colalign=align
     )
-    parts = [f"## {board.title}", "", board.description, "", table, ""]
+    parts = [f"## {md_text(board.title)}", "", md_text(board.description), "", table, ""]
     if board.rank_source == "printed":
         parts += ["Per-metric ranks as printed in the source table.", ""]
-    parts += [f"- {n}" for n in board.notes]
+    parts += [f"- {md_text(n)}" for n in board.notes]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -100,10 +102,22 @@ def board_html(board: Leaderboard) -> str:
 
 
 def markdown_to_html(text: str) -> str:
-    """The small Markdown subset the summary uses: paragraphs, bullets, pipe tables, **bold**."""
+    """The small Markdown subset the summary uses: paragraphs, bullets, pipe tables, **bold**
+    (escaped text, as :func:`md_text` writes it, shown literally)."""
 
     def inline(s: str) -> str:
-        return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(s))
+        out, pos = [], 0
+        for m in re.finditer(r"(?<!\\)\*\*(.+?)(?<!\\)\*\*", s):
+            out += [html.escape(md_plain(s[pos:m.start()])),
+                    f"<strong>{html.escape(md_plain(m.group(1)))}</strong>"]
+            pos = m.end()
+        return "".join([*out, html.escape(md_plain(s[pos:]))])
+
+    def cells(line: str) -> list[str]:
+        line = line.strip()
+        line = line[1:] if line.startswith("|") else line
+        line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
+        return [c.strip() for c in re.split(r"(?<!\\)\|", line)]
 
     out: list[str] = []
     blocks = [b for b in text.strip().split("\n\n") if b.strip()]
@@ -112,7 +126,7 @@ def markdown_to_html(text: str) -> str:
         if all(line.startswith("- ") for line in lines):
             out.append("<ul>" + "".join(f"<li>{inline(x[2:])}</li>" for x in lines) + "</ul>")
         elif all(line.startswith("|") for line in lines):
-            rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+            rows = [cells(line) for line in lines]
             head, body = rows[0], [r for r in rows[1:] if not set("".join(r)) <= set("-: ")]
             out.append(
                 "<table class='board corr'><thead><tr>"
@@ -169,9 +183,9 @@ def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
         markdown_to_html(report.summary_markdown),
         "</section>",
     ]
-    if report.skipped:
+    if report.skipped or report.notes:
         parts.append("<ul class='small'>" + "".join(
-            f"<li>{html.escape(s)}</li>" for s in report.skipped) + "</ul>")
+            f"<li>{html.escape(s)}</li>" for s in (*report.notes, *report.skipped)) + "</ul>")
     parts += [board_html(b) for b in boards]
     parts.append("<section id='charts'><h2>Charts</h2>")
     for c in charts:
@@ -188,14 +202,15 @@ def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
 
 def report_markdown(report: Any, charts: Iterable[Any]) -> str:
     """The whole report as one Markdown file (renders on a code host, charts linked)."""
-    parts = [f"# {report.title}", "", "## Summary", "", report.summary_markdown.rstrip(), ""]
-    if report.skipped:
-        parts += [f"- {s}" for s in report.skipped] + [""]
+    parts = [f"# {md_text(report.title)}", "", "## Summary", "",
+             report.summary_markdown.rstrip(), ""]
+    if report.skipped or report.notes:
+        parts += [f"- {md_text(s)}" for s in (*report.notes, *report.skipped)] + [""]
     parts += [board_markdown(b) for b in report.leaderboards]
     parts += ["## Charts", ""]
     for c in charts:
-        parts += [f"![{c.title}](charts/{c.png})", "", f"*{c.caption or c.title}* "
-                  f"([SVG](charts/{c.svg}))", ""]
+        parts += [f"![{md_text(c.title)}](charts/{c.png})", "",
+                  f"*{md_text(c.caption or c.title)}* ([SVG](charts/{c.svg}))", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
