@@ -220,7 +220,7 @@ def div2k(
     ``DIV2K_valid_HR/0801.png``; a split without an HR folder (test) runs LR-only."""
     base = Path(root)
     if not base.is_dir():
-        raise DataError(f"{base}: no such folder")
+        raise DataError(_not_a_folder(base))
     out = []
     details: dict[str, Any] = {"root": str(base)}
     for name in splits:
@@ -237,6 +237,10 @@ def div2k(
     return ImageSet("div2k", desc, tuple(out), details)
 
 
+def _not_a_folder(path: Path) -> str:
+    return f"{path}: not a folder" if path.exists() else f"{path}: no such folder"
+
+
 def folder(
     lr_dir: str | Path | None = None,
     hr_dir: str | Path | None = None,
@@ -250,7 +254,7 @@ def folder(
     hr = Path(hr_dir) if hr_dir else None
     for p in (lr, hr):
         if p is not None and not p.is_dir():
-            raise DataError(f"{p}: no such folder")
+            raise DataError(_not_a_folder(p))
     if lr is None and hr is None:
         raise DataError("give an LR folder, an HR folder, or both")
     s = _pair(split, lr, hr, scale)

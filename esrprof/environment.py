@@ -11,11 +11,12 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from esrprof._version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 def cpu_model() -> str:
@@ -32,6 +33,8 @@ def cpu_model() -> str:
 
 
 def _cuda_block(device: torch.device) -> dict[str, Any]:
+    import torch
+
     from esrprof.memory import nvml, nvml_handle, read_gpu_state
 
     index = device.index if device.index is not None else torch.cuda.current_device()
@@ -65,6 +68,8 @@ def collect(device: str | torch.device = "cpu", dtype: str = "fp32", **extras: A
     """Versions, hardware and settings. ``hardware`` is one stable string per machine kind:
     the GPU's name on CUDA, the CPU model and thread count otherwise. ``extras`` (tiling,
     channels_last, compile, ...) are added as given."""
+    import torch  # here: same_hardware, which reports use, needs no torch
+
     dev = torch.device(device)
     threads = torch.get_num_threads()
     cudnn_version = None
@@ -98,5 +103,6 @@ def collect(device: str | torch.device = "cpu", dtype: str = "fp32", **extras: A
 
 
 def same_hardware(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two environment records come from the same kind of machine."""
+    """Whether two environment records come from the same kind of machine (the one comparison
+    the report and the gate make; an unknown machine equals none)."""
     return bool(a.get("hardware")) and a.get("hardware") == b.get("hardware")

@@ -6,17 +6,39 @@ one) with the permissions a plain ``open(path, "w")`` would give: the existing f
 symlink; a device node or pipe (``/dev/null``, ``/dev/stdout``) is written through and never
 replaced. A target that is a folder, sits under a file or in a folder esrprof may not write to
 is one :class:`~esrprof.errors.OutputError` line (exit 2).
+
+A folder esrprof writes whole (a report) is built aside and swapped in by
+:func:`replace_folder`. Only a folder esrprof can prove it wrote is ever replaced: its
+``.esrprof-report`` manifest lists the SHA-256 of every file, and a folder holding any file not
+listed, or changed since, is the user's and is refused. An interrupted swap is repaired by the next
+run (:func:`recover_folder`), so the target always ends up holding the old folder or the new one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
+import re
+import secrets
+import shutil
+import signal
 import stat
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from esrprof.errors import OutputError
+from esrprof.errors import OutputError, ResultFileError
+from esrprof.jsonio import dumps, loads
+
+T = TypeVar("T")
+
+MANIFEST = ".esrprof-report"  # in every folder esrprof wrote: the SHA-256 of each of its files
+BUILDING = ".esrprof-building"  # in a folder being built: who builds it (pid, host)
+_MANIFEST_KIND = "esrprof folder manifest"
 
 _UMASK_LOCK = threading.Lock()
 
@@ -53,7 +75,7 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def _write_through(target: Path, text: str) -> None:
     try:
-        with open(target, "w", encoding="utf-8") as fh:
+        with open(target, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
@@ -72,7 +94,9 @@ def _replace(real: Path, text: str, mode: int, *, shown: Path) -> None:
         raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # A lone surrogate (an undecodable file name, a JSON \\udcff escape) cannot be
+        # UTF-8: it is written as its escape rather than failing the whole output.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -82,3 +106,287 @@ def _replace(real: Path, text: str, mode: int, *, shown: Path) -> None:
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None
         raise
+
+
+def make_folder(path: str | os.PathLike[str]) -> Path:
+    """``mkdir -p`` with the umask's mode; a file in the way is one OutputError line."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(f"cannot create the folder {folder}: a file is in the way") from None
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+# ------------------------------------------------------------------- folders written whole
+
+
+def replace_folder(target: str | os.PathLike[str], build: Callable[[Path], T]) -> T:
+    """Run ``build(tmp)`` on a fresh sibling folder, then swap it in for ``target``.
+
+    ``target`` may be missing, an empty folder, or a folder esrprof wrote and nobody changed
+    since (see :func:`proven_folder`); anything else is refused before ``build`` runs. A symlink
+    to a folder is written through. The new folder gets the replaced folder's mode, or the
+    umask's. SIGINT and SIGTERM wait until the two renames of the swap are done; what a harder
+    stop leaves behind is repaired by the next call.
+    """
+    shown = Path(target)
+    final = Path(os.path.realpath(shown))
+    make_folder(final.parent)
+    recover_folder(final)
+    mode = _usable_target(final, shown)
+    tmp = _new_temporary(final, shown)
+    try:
+        result = build(tmp)
+        write_manifest(tmp)
+        _os_call(shown, os.chmod, tmp, mode)
+        with deferred_signals():
+            _os_call(shown, (tmp / BUILDING).unlink)
+            old = _swap(tmp, final, shown)
+        if old is not None:
+            _remove_marked(old)
+    finally:
+        if tmp.exists():
+            _remove_marked(tmp)
+    return result
+
+
+def recover_folder(target: str | os.PathLike[str]) -> None:
+    """Repair what an interrupted :func:`replace_folder` on ``target`` left: a report moved aside
+    goes back when ``target`` is missing, and temporaries of runs that are gone are removed.
+
+    Only folders that carry esrprof's markers are touched; a folder of the user's that merely
+    looks like one of ours is left alone. Best effort: a leftover that cannot be removed now is
+    tried again next time.
+    """
+    final = Path(target)
+    try:
+        names = os.listdir(final.parent)
+    except OSError:
+        return
+    escaped = re.escape(final.name)
+    olds = [final.parent / n for n in names if re.fullmatch(rf"\.{escaped}\.old-[0-9a-f]{{8}}", n)]
+    tmps = [final.parent / n for n in names if re.fullmatch(rf"\.{escaped}\.[A-Za-z0-9_]+\.tmp", n)]
+    olds = [o for o in olds if o.is_dir() and not o.is_symlink()]
+    try:
+        if not os.path.lexists(final):
+            whole = [o for o in olds if proven_folder(o, complete=True) is None]
+            if whole:
+                newest = max(whole, key=lambda o: (o / MANIFEST).stat().st_mtime)
+                os.rename(newest, final)
+                olds.remove(newest)
+        for old in olds:
+            # The manifest is removed last: a half-removed folder still has it, or is empty.
+            if (old / MANIFEST).is_file() or not any(old.iterdir()):
+                _remove_marked(old)
+        for tmp in tmps:
+            if tmp.is_dir() and not tmp.is_symlink() and _abandoned(tmp):
+                _remove_marked(tmp)
+    except OSError:
+        pass
+
+
+def proven_folder(folder: str | os.PathLike[str], *, complete: bool = False) -> str | None:
+    """None when esrprof wrote ``folder`` and no file in it was added or changed since (with
+    ``complete``, none removed either); otherwise why not, in a few words."""
+    root = Path(folder)
+    listed = _read_manifest(root)
+    if listed is None:
+        return f"it has no valid {MANIFEST} manifest"
+    try:
+        present = _files_in(root)
+    except _Foreign as exc:
+        return f"{exc} is not a file esrprof writes"
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    for rel in sorted(present):
+        if rel not in listed:
+            return f"{rel} was not written by esrprof"
+    for rel, digest in sorted(listed.items()):
+        if rel not in present:
+            if complete:
+                return f"{rel} is missing"
+            continue
+        try:
+            if _sha256(root / rel) != digest:
+                return f"{rel} changed since esrprof wrote it"
+        except OSError as exc:
+            return f"{rel} cannot be read ({exc.strerror or exc})"
+    return None
+
+
+def write_manifest(folder: str | os.PathLike[str]) -> Path:
+    """Record the SHA-256 of every file under ``folder`` in its manifest."""
+    root = Path(folder)
+    try:
+        listed = {rel: _sha256(root / rel) for rel in sorted(_files_in(root))}
+    except (_Foreign, OSError) as exc:
+        raise OutputError(f"cannot list {root}: {exc}") from None
+    return write_text(root / MANIFEST, dumps({"kind": _MANIFEST_KIND, "files": listed}) + "\n")
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done, then deliver them.
+
+    Outside the main thread Python cannot install handlers; the block then runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is None:  # installed outside Python: it could not be restored
+            continue
+        previous[sig] = handler
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(held):
+            signal.raise_signal(sig)
+
+
+class _Foreign(Exception):
+    """A folder entry esrprof never writes (a symlink, a pipe, a device)."""
+
+
+def _files_in(root: Path) -> set[str]:
+    """Relative POSIX paths of the regular files under ``root``, markers excluded."""
+    out: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
+        for name in (*dirnames, *filenames):
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            info = os.lstat(path)
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                raise _Foreign(rel)
+            if rel not in (MANIFEST, BUILDING):
+                out.add(rel)
+    return out
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_manifest(root: Path) -> dict[str, str] | None:
+    try:
+        doc = loads((root / MANIFEST).read_text(encoding="utf-8"), str(root / MANIFEST))
+    except (OSError, UnicodeDecodeError, ResultFileError):
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != _MANIFEST_KIND:
+        return None
+    listed = doc.get("files")
+    if not isinstance(listed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in listed.items()
+    ):
+        return None
+    return listed
+
+
+def _usable_target(final: Path, shown: Path) -> int:
+    """The mode the new folder gets; refuses a target that is not ours to replace."""
+    try:
+        info = os.stat(final)
+    except FileNotFoundError:
+        return 0o777 & ~current_umask()
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"{shown}: exists and is not a folder")
+    reason = _os_call(shown, lambda: None if not os.listdir(final) else proven_folder(final))
+    if reason is not None:
+        raise OutputError(
+            f"{shown}: not empty and not written by esrprof as it is now ({reason}); nothing "
+            "was changed: choose a new or empty folder"
+        )
+    return stat.S_IMODE(info.st_mode)
+
+
+def _new_temporary(final: Path, shown: Path) -> Path:
+    tmp = Path(_os_call(shown, tempfile.mkdtemp, prefix=f".{final.name}.", suffix=".tmp",
+                        dir=final.parent))
+    # Written in place (not via write_text): a temporary file of its own would be one more
+    # thing a hard stop could leave behind.
+    text = dumps({"pid": os.getpid(), "host": platform.node()}, indent=None)
+    _os_call(shown, (tmp / BUILDING).write_text, text, encoding="utf-8")
+    return tmp
+
+
+def _abandoned(tmp: Path) -> bool:
+    """Whether a temporary's run is gone: its builder died, or it was killed in mid-swap."""
+    building = tmp / BUILDING
+    if not building.exists():
+        return (tmp / MANIFEST).is_file() or not any(tmp.iterdir())
+    try:
+        owner = loads(building.read_text(encoding="utf-8"), str(building))
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (OSError, UnicodeDecodeError, ResultFileError, KeyError, TypeError, ValueError):
+        return True  # killed while writing it: its run is gone
+    if host != platform.node():
+        return False  # another machine's run on a shared folder: it cannot be asked
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False
+
+
+def _swap(tmp: Path, final: Path, shown: Path) -> Path | None:
+    """Rename ``tmp`` to ``final``; an existing non-empty ``final`` goes aside first and comes
+    back when the second rename fails. Returns the folder set aside."""
+    if not os.path.lexists(final) or not _os_call(shown, os.listdir, final):
+        _os_call(shown, os.rename, tmp, final)  # onto an empty folder: one atomic rename
+        return None
+    old = final.parent / f".{final.name}.old-{secrets.token_hex(4)}"
+    _os_call(shown, os.rename, final, old)
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        os.rename(old, final)
+        raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    return old
+
+
+def _remove_marked(folder: Path) -> None:
+    """Remove an esrprof folder, its markers last: interrupted, it is still recognisably ours."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name in (MANIFEST, BUILDING):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+        for marker in (MANIFEST, BUILDING):
+            (folder / marker).unlink(missing_ok=True)
+        os.rmdir(folder)
+    except OSError:
+        pass  # the next run tries again
+
+
+def _os_call(shown: Path, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    try:
+        return fn(*args, **kwargs)
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from esrprof.errors import ModelError
+from esrprof.errors import USER_CODE_ERRORS, ModelError, user_code_failed
+from esrprof.probe import probe_input
 
 
 def first_tensor(out: Any) -> torch.Tensor:
@@ -53,14 +54,16 @@ def tiled_forward(
 def probe_scale(model: nn.Module, device: torch.device, dtype: torch.dtype) -> int | None:
     """The model's upscaling factor from a small forward (None when it cannot be told)."""
     for size in (16, 32, 64):
-        x = torch.zeros(1, 3, size, size, device=device, dtype=dtype)
+        x = probe_input((1, 3, size, size), device, dtype)
         try:
             with torch.inference_mode():
                 y = first_tensor(model(x))
         except ModelError:
             raise
-        except Exception:
-            continue
+        except SystemExit as exc:  # user code never decides esrprof's exit code
+            raise user_code_failed(f"the probe forward on a {tuple(x.shape)} input", exc) from None
+        except USER_CODE_ERRORS:
+            continue  # too small for the model, perhaps: try a larger input
         h, w = y.shape[-2:]
         if h % size == 0 and w % size == 0 and h // size == w // size and h >= size:
             return h // size

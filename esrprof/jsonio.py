@@ -115,3 +115,72 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultFileError(f"{p}: unreadable ({exc.__class__.__name__}: {exc})") from None
     return loads(text, str(p))
+
+
+# ------------------------------------------------------------------- fields of a read file
+# Readers of esrprof's files take their figures through these, so that a value that makes no
+# sense (a string runtime, -5 ms, an infinite count) is one line naming the file and the field.
+
+
+def number(value: Any, field: str, source: str, *, low: str = "non-negative",
+           optional: bool = True, integer: bool = False) -> Any:
+    """``value`` as a finite number, or None where ``optional``; anything else is refused.
+
+    ``low`` is "positive" (a runtime), "non-negative" (counts, memory, PSNR) or "any".
+    """
+    if value is None:
+        if optional:
+            return None
+        raise ResultFileError(f"{source}: {field} is missing")
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ResultFileError(f"{source}: {field} is {_shown(value)}, not {kind}")
+    if integer and not isinstance(value, int):
+        raise ResultFileError(f"{source}: {field} is {value!r}, not {kind}")
+    if not math.isfinite(value):
+        raise ResultFileError(f"{source}: {field} is {value!r}, not a finite number")
+    if low == "positive" and value <= 0:
+        raise ResultFileError(f"{source}: {field} is {value!r}; it must be positive")
+    if low == "non-negative" and value < 0:
+        raise ResultFileError(f"{source}: {field} is {value!r}; it must not be negative")
+    return value
+
+
+def text(value: Any, field: str, source: str, *, optional: bool = False) -> Any:
+    """``value`` as a string (None where ``optional``); anything else is refused."""
+    if value is None and optional:
+        return None
+    if value is None:
+        raise ResultFileError(f"{source}: {field} is missing")
+    if not isinstance(value, str):
+        raise ResultFileError(f"{source}: {field} is {_shown(value)}, not a string")
+    return value
+
+
+def mapping(value: Any, field: str, source: str, *, optional: bool = False) -> dict[str, Any]:
+    """``value`` as a JSON object ({} for a missing optional one)."""
+    if value is None and optional:
+        return {}
+    if value is None:
+        raise ResultFileError(f"{source}: {field} is missing")
+    if not isinstance(value, dict):
+        raise ResultFileError(f"{source}: {field} is {_shown(value)}, not an object")
+    return value
+
+
+def array(value: Any, field: str, source: str, *, optional: bool = False) -> list[Any]:
+    """``value`` as a JSON array ([] for a missing optional one)."""
+    if value is None and optional:
+        return []
+    if value is None:
+        raise ResultFileError(f"{source}: {field} is missing")
+    if not isinstance(value, list):
+        raise ResultFileError(f"{source}: {field} is {_shown(value)}, not a list")
+    return value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."

@@ -1,30 +1,35 @@
-"""Result records: plain frozen dataclasses, one versioned JSON schema, atomic writes.
+"""Result records: plain frozen dataclasses, one versioned JSON schema, safe writes.
 
 Raw per-layer records are stored; every total and view is derived from them, so a record read
-back from JSON gives the same totals as the one that was measured.
+back from JSON gives the same totals as the one that was measured. Reading checks every value
+it uses: a count or figure that makes no sense is one line naming the file and the field.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import dataclasses
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from esrprof import files, jsonio
 from esrprof._version import __version__
 from esrprof.counting.formulas import MAC_KINDS
 from esrprof.errors import ResultFileError
+from esrprof.jsonio import array, mapping, number, text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from esrprof.run import RunResult
 
 SCHEMA_VERSION = 1
 # What changed between versions; a reader refuses any version above SCHEMA_VERSION.
 SCHEMA_HISTORY = {
     1: "first schema: model, input_shape, counts (params, buffers, ntire2022, complete, layers, "
-    "peers), runtime, memory, quality, environment",
+    "peers), runtime, memory, quality, environment; later added, optional on reading: "
+    "quality.split_notes",
 }
 
 
@@ -186,37 +191,67 @@ class Counts:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], input_shape: Iterable[int]) -> Counts:
-        def strip(d: Mapping[str, Any], keep: Iterable[str]) -> dict[str, Any]:
-            return {k: d[k] for k in keep}
-
-        peer_fields = ("name", "macs", "seconds", "error")
+    def from_dict(cls, data: Mapping[str, Any], input_shape: Iterable[int],
+                  source: str = "<dict>") -> Counts:
+        """The counts a ``to_dict()`` gave; every count is checked (a non-negative integer)."""
+        data = mapping(data, "counts", source)
+        peers = mapping(data.get("peers"), "counts.peers", source, optional=True)
         return cls(
-            params=int(data["params"]),
-            buffers=int(data.get("buffers", 0)),
+            params=number(data.get("params"), "counts.params", source, optional=False,
+                          integer=True),
+            buffers=number(data.get("buffers", 0), "counts.buffers", source, optional=False,
+                           integer=True),
             input_shape=tuple(int(d) for d in input_shape),
-            backend=str(data.get("backend", "unknown")),
-            fallback_reason=data.get("fallback_reason"),
-            ops=tuple(OpRecord(**r) for r in data.get("layers", [])),
-            ntire2022_layers=tuple(NtireRecord(**r) for r in data.get("ntire2022_layers", [])),
-            divergences=tuple(Divergence(**d) for d in data.get("divergences", [])),
-            peers={k: PeerCount(**strip(v, peer_fields)) for k, v in data.get("peers", {}).items()},
-            seconds=float(data.get("seconds", 0.0)),
+            backend=text(data.get("backend", "unknown"), "counts.backend", source),
+            fallback_reason=text(data.get("fallback_reason"), "counts.fallback_reason", source,
+                                 optional=True),
+            ops=_records(OpRecord, data.get("layers"), "counts.layers", source),
+            ntire2022_layers=_records(NtireRecord, data.get("ntire2022_layers"),
+                                      "counts.ntire2022_layers", source),
+            divergences=_records(Divergence, data.get("divergences"), "counts.divergences",
+                                 source),
+            peers={k: _record(PeerCount, v, f"counts.peers.{k}", source)
+                   for k, v in peers.items()},
+            seconds=number(data.get("seconds", 0.0), "counts.seconds", source, optional=False),
         )
+
+
+def _records(cls: type, items: Any, where: str, source: str) -> tuple[Any, ...]:
+    return tuple(_record(cls, item, f"{where}[{i}]", source)
+                 for i, item in enumerate(array(items, where, source, optional=True)))
+
+
+def _record(cls: type, item: Any, where: str, source: str) -> Any:
+    """A record dataclass from its dict: its fields only, each of its annotated kind (ints are
+    counts, never negative)."""
+    item = mapping(item, where, source)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        kind = str(f.type)
+        value = item.get(f.name)
+        name = f"{where}.{f.name}"
+        if kind.startswith("int"):
+            values[f.name] = number(value, name, source, optional="None" in kind, integer=True)
+        elif kind.startswith("float"):
+            values[f.name] = number(value, name, source, optional="None" in kind)
+        else:
+            values[f.name] = text(value, name, source, optional="None" in kind)
+    return cls(**values)
 
 
 @dataclass(frozen=True)
 class Result:
-    """Everything measured about one model: counts, and when a run was asked for, its blocks.
+    """Everything measured about one model: counts, and when a run was asked for, its record.
 
-    ``run`` is any object with ``to_dict()`` returning the ``runtime``, ``memory``, ``quality``
-    (and other) top-level blocks; a result read back from JSON keeps them as plain dicts.
+    ``run`` is a :class:`esrprof.run.RunResult` (whose ``to_dict()`` gives the ``runtime``,
+    ``memory``, ``quality``, ``data`` and ``run_config`` top-level blocks), in memory and read
+    back from JSON alike.
     """
 
     model: ModelInfo
     input_shape: tuple[int, ...]
     counts: Counts | None
-    run: Any = None
+    run: RunResult | None = None
     environment: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
@@ -240,10 +275,11 @@ class Result:
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=_json_default)
+        return jsonio.dumps(self.to_dict(), indent=indent)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        return atomic_write_text(path, self.to_json() + "\n")
+        """Write the JSON record (see :func:`esrprof.files.write_text`); returns ``path``."""
+        return files.write_text(path, self.to_json() + "\n")
 
     def summary(self) -> dict[str, Any]:
         """One flat row in the challenge's units: what leaderboards and tables read."""
@@ -278,30 +314,54 @@ class Result:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Result:
         check_schema(data, source)
-        try:
-            shape = tuple(int(d) for d in data["input_shape"])
-            counts = data.get("counts")
-            known = {"schema_version", "tool", "created", "model", "input_shape", "counts",
-                     "environment"}
-            run = {k: v for k, v in data.items() if k not in known} or None
-            return cls(
-                model=ModelInfo(**data["model"]),
-                input_shape=shape,
-                counts=Counts.from_dict(counts, shape) if counts else None,
-                run=run,
-                environment=dict(data.get("environment") or {}),
-                created=str(data.get("created", "")),
-                tool_version=str((data.get("tool") or {}).get("version", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ResultFileError(f"{source}: not an esrprof result ({exc!r})") from None
+        shape = tuple(
+            number(d, f"input_shape[{i}]", source, low="positive", optional=False, integer=True)
+            for i, d in enumerate(array(data.get("input_shape"), "input_shape", source))
+        )
+        counts = data.get("counts")
+        environment = mapping(data.get("environment"), "environment", source, optional=True)
+        blocks = {k: v for k, v in data.items() if k not in _RESULT_KEYS}
+        run = None
+        if blocks:
+            from esrprof.run import RunResult
+
+            run = RunResult.from_dict(blocks, environment=environment, source=source)
+        return cls(
+            model=_model_info(data.get("model"), source),
+            input_shape=shape,
+            counts=Counts.from_dict(counts, shape, source) if counts else None,
+            run=run,
+            environment=dict(environment),
+            created=str(data.get("created", "")),
+            tool_version=str(mapping(data.get("tool"), "tool", source, optional=True)
+                             .get("version", "")),
+        )
+
+
+# Top-level keys of a result that are not the run's blocks.
+_RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
+                "environment")
+
+
+def _model_info(value: Any, source: str) -> ModelInfo:
+    value = mapping(value, "model", source)
+    name = text(value.get("name"), "model.name", source)
+    if not name.strip():
+        raise ResultFileError(f"{source}: model.name is empty")
+    return ModelInfo(
+        name=name,
+        spec=text(value.get("spec"), "model.spec", source, optional=True),
+        kwargs=mapping(value.get("kwargs"), "model.kwargs", source, optional=True),
+        weights=text(value.get("weights"), "model.weights", source, optional=True),
+        class_name=text(value.get("class_name", ""), "model.class_name", source),
+    )
 
 
 def check_schema(data: Any, source: str) -> None:
     if not isinstance(data, Mapping) or "schema_version" not in data:
         raise ResultFileError(f"{source}: not an esrprof result (no schema_version)")
     version = data["schema_version"]
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ResultFileError(f"{source}: invalid schema_version {version!r}")
     if version > SCHEMA_VERSION:
         raise ResultFileError(
@@ -310,50 +370,11 @@ def check_schema(data: Any, source: str) -> None:
         )
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, turning every failure into a one-line ResultFileError."""
-    p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultFileError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultFileError(f"{p}: unreadable ({exc.__class__.__name__}: {exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ResultFileError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-
-
 def load_result(path: str | os.PathLike[str]) -> Result:
-    return Result.from_dict(read_json(path), source=str(path))
+    return Result.from_dict(jsonio.read_json(path), source=str(path))
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write through a temporary file in the same folder and rename it over the target, so a
-    reader never sees half a file and a failed write leaves the old one intact."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
+# Kept for the modules that still import them from here (baseline, the zoo and gate commands);
+# jsonio and files are where they live.
+read_json = jsonio.read_json
+atomic_write_text = files.write_text

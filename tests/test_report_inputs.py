@@ -12,8 +12,26 @@ from esrprof.errors import ResultFileError, UsageError
 from esrprof.report import load_entries
 from esrprof.report.inputs import read_table
 from esrprof.results import SCHEMA_VERSION, Counts, ModelInfo, NtireRecord, OpRecord, Result
+from esrprof.run import ImageQuality, RunConfig, RunResult, SplitResult
+from esrprof.timing import Trials
 
 TABLE = Path(__file__).resolve().parents[1] / "reference_models" / "data" / "ntire2022_table1.csv"
+
+
+def fake_run(runtime: float, hardware: str | None) -> RunResult:
+    """A run record as `measure` returns it: one image per split, the given runtime, a CUDA
+    memory peak of 100 + runtime MiB and PSNR 29.1 / 28.8."""
+    splits = tuple(
+        SplitResult(name=name, images=("0801",), shapes=((10, 10),),
+                    trials=Trials.of([[runtime]]), warmup_forwards=1,
+                    memory={"kind": "cuda", "max_allocated_mib": 100.0 + runtime},
+                    quality=(ImageQuality("0801", psnr, None),))
+        for name, psnr in (("valid", 29.1), ("test", 28.8))
+    )
+    env = {"hardware": hardware} if hardware else {}
+    return RunResult(config=RunConfig(device="cpu", trained=True), device="cuda:0",
+                     clock="cuda_event", threads=1, scale=4, pixel_range=1, splits=splits,
+                     data={}, environment=env)
 
 
 def write_result(folder: Path, name: str, *, runtime: float | None = 10.0,
@@ -29,11 +47,7 @@ def write_result(folder: Path, name: str, *, runtime: float | None = 10.0,
               NtireRecord("tail", "Conv2d", "conv", 1, macs // 4, 500, 1))
     counts = Counts(params=300_000, buffers=0, input_shape=(1, 3, 256, 256), backend="fake",
                     fallback_reason=None, ops=ops, ntire2022_layers=layers)
-    run = None
-    if runtime is not None:
-        run = {"runtime": {"runtime_ms": runtime, "splits": {}},
-               "memory": {"memory_mib": 100.0 + runtime},
-               "quality": {"psnr_db": {"valid": 29.1, "test": 28.8}}}
+    run = fake_run(runtime, hardware) if runtime is not None else None
     env = {"hardware": hardware} if hardware else {}
     result = Result(ModelInfo(name=name), (1, 3, 256, 256), counts, run, env)
     return result.save(folder / (file or f"{name}.json"))
@@ -45,7 +59,7 @@ def test_shipped_table_columns():
     assert (row["runtime_ms"], row["params_m"], row["flops_g"]) == (27.11, 0.317, 19.70)
     assert (row["acts_m"], row["memory_mib"], row["convs"]) == (80.05, 377.91, 39)
     assert (row["printed_st1_sum"], row["printed_st2_rank"], row["printed_ranked"]) == (22, 2, 1)
-    assert set(table["hardware"]) == {"published table (ntire2022_table1.csv)"}
+    assert set(table["hardware"]) == {"Titan Xp (NTIRE 2022 published table)"}
     assert math.isnan(table.set_index("model").loc["VAP", "printed_main_rank"])
 
 
@@ -152,10 +166,28 @@ def test_mixed_hardware_refused_then_allowed(tmp_path):
     assert len(load_entries([a, b], allow_mixed_hardware=True).table) == 2
 
 
-def test_result_and_published_table_are_different_hardware(tmp_path):
-    a = write_result(tmp_path, "a")
-    with pytest.raises(UsageError, match="published table"):
-        load_entries([a, TABLE])
+def test_published_table_is_a_labelled_reference_beside_local_results(tmp_path):
+    """The quick-start path: a local run beside the challenge's table is reported, with a note
+    saying where each was measured, not refused as mixed hardware."""
+    a = write_result(tmp_path, "a", hardware="AMD EPYC 7B13 (1 threads)")
+    entries = load_entries([a, TABLE])
+    table = entries.table.set_index("model")
+    assert table.loc["ByteESR", "hardware"] == "Titan Xp (NTIRE 2022 published table)"
+    assert table.loc["a", "hardware"] == "AMD EPYC 7B13 (1 threads)"
+    note = " ".join(entries.notes)
+    assert "Titan Xp" in note and "AMD EPYC 7B13 (1 threads)" in note
+    # Two local machines are still refused, reference or not.
+    b = write_result(tmp_path, "b", hardware="NVIDIA A100")
+    with pytest.raises(UsageError, match="different hardware"):
+        load_entries([a, b, TABLE])
+
+
+def test_a_table_with_its_own_hardware_column_is_not_a_reference(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("team,runtime_ms,hardware\nA,1,GPU1\n")
+    a = write_result(tmp_path, "a", hardware="GPU2")
+    with pytest.raises(UsageError, match="different hardware"):
+        load_entries([a, p])
 
 
 def test_unknown_hardware_is_never_equal_to_another(tmp_path):

@@ -12,14 +12,14 @@ from esrprof.errors import UsageError
 from esrprof.report import ReportOptions, build_report, load_entries
 from esrprof.report.ranking import (
     SCORES,
-    Baseline,
     PsnrGate,
     RankingOptions,
+    ScoreReference,
     challenge_score,
     main_track,
     metric_board,
     rank_values,
-    resolve_baseline,
+    resolve_score_reference,
     score_board,
     subtrack1,
     subtrack2,
@@ -162,38 +162,38 @@ def test_score_baseline_against_itself_is_e_squared(entries):
 @pytest.mark.parametrize("year", ["ntire2024", "ntire2025"])
 def test_published_baseline_scores_e_squared(year):
     d = SCORES[year]
-    base = Baseline(d.baseline, d.runtime_ms, d.flops_g, d.params_m, "published")
+    base = ScoreReference(d.reference, d.runtime_ms, d.flops_g, d.params_m, "published")
     assert round(challenge_score(d.runtime_ms, d.flops_g, d.params_m, base), 3) == 7.389
 
 
 def test_score_hand_computed():
     # RLFN 2024 figures; an entry at half the runtime, equal FLOPs, 1.5x the params:
     # 0.7·e^1 + 0.15·e^2 + 0.15·e^3 = 1.902797 + 1.108358 + 3.012831 = 6.023986
-    base = Baseline("RLFN", 13.54, 19.67, 0.317, "published")
+    base = ScoreReference("RLFN", 13.54, 19.67, 0.317, "published")
     assert challenge_score(6.77, 19.67, 0.4755, base) == pytest.approx(6.023986, abs=1e-6)
     # NEESR's 2022 row against ByteESR's (the 2022 RLFN entry), by hand:
     # 0.7·exp(2·29.97/27.11) + 0.15·exp(2·16.86/19.70) + 0.15·exp(2·0.272/0.317)
     # = 0.7·exp(2.21099) + 0.15·exp(1.71168) + 0.15·exp(1.71609)
     # = 0.7·9.12477 + 0.15·5.53823 + 0.15·5.56273 = 6.38734 + 0.83073 + 0.83441 = 8.05248
-    byte = Baseline("ByteESR", 27.11, 19.70, 0.317, "entry")
+    byte = ScoreReference("ByteESR", 27.11, 19.70, 0.317, "entry")
     assert challenge_score(29.97, 16.86, 0.272, byte) == pytest.approx(8.05248, abs=1e-4)
 
 
 def test_score_overflow_is_last_not_a_crash():
-    base = Baseline("B", 1.0, 1.0, 1.0, "published")
+    base = ScoreReference("B", 1.0, 1.0, 1.0, "published")
     assert challenge_score(1e4, 1.0, 1.0, base) == math.inf
 
 
 def test_baseline_resolution(entries):
-    assert resolve_baseline(entries, "ntire2024", None).source == "published"
-    assert resolve_baseline(entries, "ntire2024", "RLFN").runtime_ms == 13.54
-    assert resolve_baseline(entries, "ntire2025", None).name == "EFDN"
-    named = resolve_baseline(entries, "ntire2024", "NJU_Jet")
+    assert resolve_score_reference(entries, "ntire2024", None).source == "published"
+    assert resolve_score_reference(entries, "ntire2024", "RLFN").runtime_ms == 13.54
+    assert resolve_score_reference(entries, "ntire2025", None).name == "EFDN"
+    named = resolve_score_reference(entries, "ntire2024", "NJU_Jet")
     assert (named.source, named.runtime_ms) == ("entry", 28.07)
     with pytest.raises(UsageError, match="not among the entries"):
-        resolve_baseline(entries, "ntire2024", "NoSuchTeam")
+        resolve_score_reference(entries, "ntire2024", "NoSuchTeam")
     with pytest.raises(UsageError, match="unknown score"):
-        resolve_baseline(entries, "ntire2030", None)
+        resolve_score_reference(entries, "ntire2030", None)
 
 
 def test_metric_board_directions(entries):

@@ -436,3 +436,132 @@ def test_cli_profile_run_prints_runtime_memory_and_data(root, monkeypatch, capsy
     assert saved["environment"]["hardware"].endswith("(1 threads)")
     assert saved["run_config"]["scale_used"] == 4  # from the reference registry
     assert saved["quality"]["psnr_db"] == {"valid": None, "test": None}
+
+
+# ------------------------------------------------------------------- CPU allocator failures
+
+CPU_ALLOC_ERROR = (
+    "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+    "tried to allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+class CpuAllocFailsOnWide(Nearest):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def forward(self, x):
+        if x.shape[-1] >= 30:
+            raise self.error
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("error", [RuntimeError(CPU_ALLOC_ERROR), MemoryError()])
+def test_cpu_allocation_failure_is_skipped_like_an_oom(tmp_path, error):
+    cfg = tiny(lr_dir=_oom_folder(tmp_path), trials=2, warmup=1, max_images=None)
+    r = measure(CpuAllocFailsOnWide(error), cfg, clock=scripted([3, 4, 1, 2]))
+    v = r.split("valid")
+    assert v.images == ("a", "c") and v.trials.samples_ms == ((3, 4), (1, 2))
+    assert len(v.oom) == 1 and v.oom[0]["image"] == "b"
+    assert r.stopped is None
+
+
+def test_cpu_allocation_failure_stops_with_partial_results_kept(tmp_path):
+    cfg = tiny(lr_dir=_oom_folder(tmp_path), trials=3, on_oom="stop", warmup=0,
+               max_images=None)
+    r = measure(CpuAllocFailsOnWide(RuntimeError(CPU_ALLOC_ERROR)), cfg, clock=scripted([3]))
+    assert r.stopped and "16x40" in r.stopped
+    assert r.split("valid").trials.samples_ms == ((3,),)
+
+
+def test_other_runtime_errors_are_still_model_errors(tmp_path):
+    cfg = tiny(lr_dir=_oom_folder(tmp_path), trials=1, warmup=0, max_images=None)
+    with pytest.raises(ModelError, match="size mismatch"):
+        measure(CpuAllocFailsOnWide(RuntimeError("size mismatch, m1: [1 x 3]")), cfg,
+                clock=scripted([1, 1, 1]))
+
+
+def test_cli_run_with_cpu_allocation_failure_keeps_partial_results(tmp_path, capsys):
+    from esrprof.cli import main
+
+    model_file = tmp_path / "net.py"
+    model_file.write_text(
+        "import torch\n"
+        "from torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 12, 1)\n"
+        "        self.up = nn.PixelShuffle(2)\n\n"
+        "    def forward(self, x):\n"
+        "        if x.shape[-1] >= 30:\n"
+        f"            raise RuntimeError({CPU_ALLOC_ERROR!r})\n"
+        "        return self.up(self.conv(x))\n"
+    )
+    out_json = tmp_path / "r.json"
+    code = main(["profile", f"{model_file}:Net", "--input-shape", "16x16", "--run",
+                 "--lr-dir", _oom_folder(tmp_path), "--trials", "1", "--threads", "1",
+                 "--json", str(out_json)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "out of memory: valid/b" in out
+    saved = json.loads(out_json.read_text())
+    assert saved["runtime"]["splits"]["valid"]["images"] == ["a", "c"]
+
+
+# ---------------------------------------------------------------------- records round trip
+
+
+def test_run_result_round_trips_through_its_dict(tmp_path):
+    write(tmp_path / "lr" / "a.png", 16, 20, 100)
+    write(tmp_path / "hr" / "a.png", 32, 40, 101)
+    write(tmp_path / "lr" / "b.png", 16, 16, 50)
+    write(tmp_path / "hr" / "b.png", 32, 32, 50)
+    cfg = tiny(lr_dir=str(tmp_path / "lr"), hr_dir=str(tmp_path / "hr"), trained=True,
+               trials=2, max_images=None)
+    r = measure(Nearest(), cfg, clock=scripted([1, 2, 3, 4]))
+    d = r.to_dict()
+    back = RunResult.from_dict(json.loads(json.dumps(d)), environment=r.environment)
+    assert isinstance(back, RunResult) and back.config == r.config
+    assert back.to_dict() == d
+    assert back.split("valid").trials == r.split("valid").trials
+    assert back.runtime_ms == r.runtime_ms and back.environment == r.environment
+
+
+def test_loaded_result_has_the_same_run_type_as_in_memory(tmp_path):
+    from esrprof.results import ModelInfo, Result, load_result
+
+    r = measure(Nearest(), tiny(trials=1), clock=scripted([1, 2, 3, 4]))
+    saved = Result(ModelInfo("n"), (1, 3, 8, 8), None, r, r.environment).save(tmp_path / "r.json")
+    loaded = load_result(saved)
+    assert isinstance(loaded.run, RunResult)
+    assert loaded.run.split("test").trials.samples_ms == ((3, 4),)
+    assert loaded.to_dict() == json.loads(saved.read_text())
+
+
+# -------------------------------------------------------------------- statistics printed
+
+
+def test_render_prints_no_iqr_or_spread_from_a_handful_of_samples():
+    from esrprof.cli.run_options import render_run
+
+    few = measure(Nearest(), tiny(trials=3), clock=scripted([1, 9, 2, 2, 3, 3] * 2)).to_dict()
+    text = render_run(few)
+    assert "n/a (2 samples)" in text and "%" not in text.split("Runtime [ms]")[0]
+    many = measure(Nearest(), tiny(trials=2, max_images=5, splits=("valid",)),
+                   clock=scripted([1, 2, 3, 4, 5] * 2)).to_dict()
+    text = render_run(many)
+    assert "n/a" not in text and "2.00" in text  # IQR of 1..5 is 2
+
+
+def test_cuda_device_that_cannot_be_used_is_one_line_exit_2(root, monkeypatch, capsys):
+    from esrprof.cli import main
+
+    monkeypatch.chdir(root)
+    for device in ("cuda:7", "nonsense", "cuda:x", "meta"):
+        code = main(["profile", "reference_models/imdn.py:IMDN", "--input-shape", "16x16",
+                     "--run", "--device", device])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("esrprof: error: ") and "\n" not in err, (device,
+                                                                                      err)

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="RESULT",
                         help="result .json, table .csv, or a folder of them")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
-                        help="report folder (replaced whole if it holds an earlier report)")
+                        help="report folder: new, empty, or an earlier esrprof report nobody "
+                        "changed since (then replaced whole); any other folder is refused")
     parser.add_argument("--title", default=None,
                         help="page title (default: 'esrprof report: FOLDER NAME')")
     parser.add_argument(
@@ -41,10 +42,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--score", action="append", choices=SCORE_CHOICES, dest="scores",
                         default=[], help="add the 2024/2025 score leaderboard; repeatable")
     parser.add_argument(
-        "--baseline", metavar="NAME",
-        help="entry whose figures the score is relative to (default: the year's published "
-        "baseline: RLFN 13.54 ms/19.67 G/0.317 M for 2024, EFDN 16.69 ms/16.70 G/0.276 M for 2025)",
+        "--score-baseline", metavar="NAME",
+        help="entry whose figures the --score is relative to (default: the year's published "
+        "baseline model: RLFN 13.54 ms/19.67 G/0.317 M for 2024, EFDN 16.69 ms/16.70 G/0.276 M "
+        "for 2025); not a latency baseline file",
     )
+    # The former name of --score-baseline, easy to mistake for `esrprof baseline` files.
+    parser.add_argument("--baseline", dest="deprecated_baseline", metavar="NAME",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--rank-by", action="append", choices=METRIC_CHOICES, dest="rank_by",
                         default=[], metavar="METRIC",
                         help=f"add a plain ranking by one metric ({', '.join(METRIC_CHOICES)})")
@@ -75,13 +80,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_layers < 1:
         raise UsageError("--top-layers must be at least 1")
+    score_baseline = args.score_baseline
+    if args.deprecated_baseline is not None:
+        if score_baseline is not None and score_baseline != args.deprecated_baseline:
+            raise UsageError("--baseline is the former name of --score-baseline; give one")
+        score_baseline = args.deprecated_baseline
+        print("esrprof: note: --baseline is now --score-baseline (the score's reference "
+              "model, not a baseline file)", file=sys.stderr)
     title = args.title or f"esrprof report: {Path(args.output).name or 'report'}"
     options = ReportOptions(
         title=title,
         psnr_gate=PsnrGate.parse(args.psnr_gate) if args.psnr_gate else None,
         tracks=tuple(dict.fromkeys(args.tracks)) if args.tracks else None,
         scores=tuple(dict.fromkeys(args.scores)),
-        baseline=args.baseline,
+        score_baseline=score_baseline,
         rank_by=tuple(dict.fromkeys(args.rank_by)),
         per_metric_ranks=args.ranks,
         top_layers=args.top_layers,
@@ -93,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{out}/index.html: {len(report.entries.table)} entries; leaderboards: {boards}")
     for line in report.skipped:
         print(f"  {line}", file=sys.stderr)
+    for note in report.notes:
+        print(f"  note: {note}", file=sys.stderr)
     c = report.findings.correlation("flops_g", "runtime_ms")
     if c is not None:
         print(f"  FLOPs vs runtime: Spearman {c.spearman:.3f}, Kendall {c.kendall:.3f} (n={c.n})")

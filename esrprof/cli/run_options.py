@@ -13,6 +13,10 @@ from typing import Any
 
 from esrprof.errors import UsageError
 
+# Fewer samples than this and an IQR or a spread between trials says more about chance than about
+# the model (two samples make an "IQR" of half their difference): they are not printed.
+MIN_SAMPLES_FOR_SPREAD = 5
+
 # option dest -> RunConfig field, for the options whose value is passed through as given
 _FIELDS = {
     "run_device": "device",
@@ -106,7 +110,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--psnr-y", dest="run_psnr_y", action="store_true", default=None,
                    help="PSNR/SSIM on the Y channel instead of RGB (the challenge used RGB)")
     g.add_argument("--on-oom", dest="run_on_oom", choices=("skip", "stop"),
-                   help="on CUDA out-of-memory: skip the image (default) or stop the run")
+                   help="when an image runs out of memory (GPU, or the CPU allocator): skip "
+                   "it (default) or stop the run, keeping what was measured")
     g.add_argument("--threads", dest="run_threads", type=_positive, metavar="N",
                    help="CPU threads for torch (default: torch's setting; recorded either way)")
     g.add_argument("--seed", dest="run_seed", type=_non_negative, metavar="N",
@@ -187,10 +192,14 @@ def render_run(blocks: dict[str, Any]) -> str:
 
     rows = [("split", "images", "runtime [ms]", "median", "min", "IQR", "trial spread")]
     for name, s in splits.items():
+        n = s.get("n_images", len(s.get("images", [])))
         spread = s.get("trial_spread_pct")
-        rows.append((name, str(s.get("n_images", len(s.get("images", [])))),
-                     _fmt(s.get("runtime_ms")), _fmt(s.get("median_ms")), _fmt(s.get("min_ms")),
-                     _fmt(s.get("iqr_ms")), "-" if spread is None else f"{spread:.1f}%"))
+        iqr, spread_text = _fmt(s.get("iqr_ms")), "-" if spread is None else f"{spread:.1f}%"
+        if isinstance(n, int) and n < MIN_SAMPLES_FOR_SPREAD:
+            iqr = f"n/a ({n} samples)"
+            spread_text = "-" if spread is None else f"n/a ({n} samples)"
+        rows.append((name, str(n), _fmt(s.get("runtime_ms")), _fmt(s.get("median_ms")),
+                     _fmt(s.get("min_ms")), iqr, spread_text))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         lines.append("  " + "  ".join(c.rjust(w) if i else c.ljust(w)

@@ -26,6 +26,7 @@ from esrprof.report.ranking import (
     MissingMetricError,
     PsnrGate,
     RankingOptions,
+    ScoreReference,
     challenge_score,
     main_track,
     metric_board,
@@ -44,7 +45,8 @@ class ReportOptions:
     psnr_gate: PsnrGate | None = None
     tracks: tuple[str, ...] | None = None  # None: every 2022 track the inputs' metrics allow
     scores: tuple[str, ...] = ()  # "ntire2024", "ntire2025"
-    baseline: str | None = None  # an entry's name; None: the year's published baseline
+    # The entry the scores are relative to; None: the year's published reference model.
+    score_baseline: str | None = None
     rank_by: tuple[str, ...] = ()
     per_metric_ranks: str = "auto"  # "auto", "printed", "computed"
     top_layers: int = 10
@@ -69,6 +71,11 @@ class Report:
     def summary_markdown(self) -> str:
         return summary_markdown(self.findings)
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a reader must know about comparing the entries (see Entries.notes)."""
+        return self.entries.notes
+
     def leaderboard(self, key: str) -> Leaderboard:
         for b in self.leaderboards:
             if b.key == key:
@@ -83,6 +90,7 @@ class Report:
             "title": self.title,
             "options": self.options.to_dict(),
             "skipped": list(self.skipped),
+            "notes": list(self.notes),
             "findings": self.findings.to_dict(),
             "leaderboards": [b.to_dict() for b in self.leaderboards],
             "inputs": [Path(s).name for s in self.entries.sources],
@@ -113,7 +121,7 @@ def build_report(
                 raise
             skipped.append(f"{key} left out: {exc}")
     for score in options.scores:
-        boards.append(score_board(entries, ranking, score, options.baseline))
+        boards.append(score_board(entries, ranking, score, options.score_baseline))
     for metric in options.rank_by:
         boards.append(metric_board(entries, ranking, metric))
     if not boards:
@@ -123,8 +131,14 @@ def build_report(
 
 
 def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool = True) -> Path:
-    """Write the report folder (built aside, then moved into place); returns its path."""
-    from esrprof.report.render import replace_folder, write_report_files
+    """Write the report folder; returns its path.
+
+    It is built aside and swapped in whole (:func:`esrprof.files.replace_folder`): an existing
+    ``output`` is replaced only when esrprof wrote it and nobody changed it since; any other
+    non-empty folder is refused with an OutputError, untouched.
+    """
+    from esrprof.files import replace_folder
+    from esrprof.report.render import write_report_files
 
     replace_folder(output, lambda tmp: write_report_files(report, tmp, charts=charts))
     return Path(output)
@@ -140,6 +154,7 @@ __all__ = [
     "PsnrGate",
     "Report",
     "ReportOptions",
+    "ScoreReference",
     "build_report",
     "challenge_score",
     "load_entries",

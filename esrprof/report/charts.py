@@ -66,7 +66,7 @@ def scatter_chart(table: Any, x: str, y: str, out_dir: Path, stem: str, title: s
             ax.scatter(sub.loc[mask, x], sub.loc[mask, y], s=22, color=color, label=label,
                        zorder=3)
     for _, row in sub.iterrows():
-        ax.annotate(str(row["model"]), (row[x], row[y]), xytext=(3, 3),
+        ax.annotate(_literal(row["model"]), (row[x], row[y]), xytext=(3, 3),
                     textcoords="offset points", fontsize=6, color="#333333")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -110,7 +110,7 @@ def rank_shift_chart(findings: Findings, out_dir: Path, stem: str = "rank_shift"
     colors = [SLOWER_COLOR if s > 0 else FASTER_COLOR if s < 0 else UNRANKED_COLOR
               for s in shifts]
     ax.barh(range(len(devs)), shifts, color=colors)
-    ax.set_yticks(range(len(devs)), [d.model for d in devs], fontsize=6)
+    ax.set_yticks(range(len(devs)), [_literal(d.model) for d in devs], fontsize=6)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("runtime rank − FLOPs rank  (> 0: slower than its FLOPs rank)")
     ax.grid(True, axis="x", alpha=0.25)
@@ -133,14 +133,15 @@ def layers_chart(model: str, layers: Sequence[Mapping[str, Any]], out_dir: Path,
     values = [int(r["macs"]) / 1e9 for r in rows]
     ax.barh(range(len(rows)), values, color=RANKED_COLOR)
     ax.set_yticks(range(len(rows)),
-                  [f"{r['module'] or '(root)'} ({r['module_type']})" for r in rows], fontsize=7)
+                  [_literal(f"{r['module'] or '(root)'} ({r['module_type']})") for r in rows],
+                  fontsize=7)
     for i, r in enumerate(rows):
         ax.annotate(f"{100 * int(r['macs']) / total:.1f}%", (values[i], i), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=7)
     ax.set_xlabel("complete MACs [G]")
     ax.set_xlim(0, max(values) * 1.18)
     title = f"{model}: top {len(rows)} layers by MACs"
-    ax.set_title(title)
+    ax.set_title(_literal(title))
     png, svg = _save(fig, out_dir, stem)
     return Chart(stem, title, png, svg,
                  f"{title} (of {total / 1e9:.2f} G complete MACs in {len(layers)} modules)")
@@ -174,6 +175,12 @@ def _ranked_mask(table: Any) -> Any:
     if flag is None:
         return table["model"].notna()
     return ~(flag == 0)
+
+
+def _literal(text: object) -> str:
+    """Text drawn as written: a "$" would otherwise start mathtext ("a$b" fails to draw). Only
+    names are escaped, since the axes' own tick labels are mathtext on purpose."""
+    return str(text).replace("$", r"\$")
 
 
 def _slug(name: str) -> str:

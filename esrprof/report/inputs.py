@@ -3,6 +3,11 @@
 Both become one table, one row per entry, in the units of ``Result.summary()`` (M, G, ms, MiB).
 Rows of a published table keep its printed ranks (``printed_*`` columns) so that a leaderboard can
 reproduce the table exactly; per-layer MACs of results that carry them are kept beside the table.
+
+A value that makes no sense (a negative, zero or infinite runtime, a negative count, NaN) is
+refused with its file, line and column; an empty cell (or a JSON null) means "not measured".
+A published table (one carrying the challenge's printed ranks) is a labelled reference: its
+runtimes may stand beside runtimes measured here, with a note saying where each was measured.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esrprof.environment import same_hardware
 from esrprof.errors import ResultFileError, UsageError
+from esrprof.jsonio import jsonable
 from esrprof.results import load_result
 
 # The flat row every input becomes (the keys of Result.summary()).
@@ -64,6 +71,17 @@ PRINTED_ALIASES = {
     "st2_rank": "printed_st2_rank",
 }
 PRINTED_COLUMNS = tuple(PRINTED_ALIASES.values())
+# The lowest value a figure can take; a table whose value is below it (or not finite) is refused.
+# Runtime must be positive; a zero count or memory growth is possible.
+POSITIVE_COLUMNS = ("runtime_ms",)
+# Published tables esrprof knows, by their header, and where their runtimes were measured.
+KNOWN_TABLES = {
+    (
+        "team", "ranked", "main_rank", "st1_sum", "st1_rank", "st2_sum", "st2_rank", "psnr_val",
+        "psnr_test", "runtime_ms", "runtime_rank", "params_m", "params_rank", "flops_g",
+        "flops_rank", "acts_m", "acts_rank", "mem_m", "mem_rank", "convs",
+    ): "Titan Xp (NTIRE 2022 published table)",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,8 @@ class Entries:
     table: Any
     layers: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()  # sources that are published tables (see read_table)
+    notes: tuple[str, ...] = ()  # what a reader must know about comparing the entries
 
     @property
     def models(self) -> list[str]:
@@ -90,6 +110,8 @@ class Entries:
     def to_dict(self) -> dict[str, Any]:
         return {
             "sources": list(self.sources),
+            "references": list(self.references),
+            "notes": list(self.notes),
             "entries": _records(self.table),
             "layers": {k: list(v) for k, v in self.layers.items()},
         }
@@ -117,7 +139,8 @@ def load_entries(
 
     Raises ResultFileError for a file that cannot be used and UsageError for inputs that cannot be
     reported together (duplicate model names; runtime or memory from different hardware unless
-    ``allow_mixed_hardware``).
+    ``allow_mixed_hardware``). A published table is a reference, never "different hardware": a
+    note says where its figures and the others' were measured.
     """
     import pandas as pd
 
@@ -125,10 +148,14 @@ def load_entries(
     if not files:
         raise UsageError("no input files given")
     frames = []
+    references: list[str] = []
     layers: dict[str, tuple[dict[str, Any], ...]] = {}
     for path in files:
         if path.suffix.lower() == ".csv":
-            frames.append(read_table(path))
+            frame, is_reference = read_table(path)
+            frames.append(frame)
+            if is_reference:
+                references.append(path.name)
         else:
             row, model_layers = read_result(path)
             frames.append(pd.DataFrame([row]))
@@ -139,15 +166,20 @@ def load_entries(
         if column not in table:
             table[column] = float("nan")
         table[column] = pd.to_numeric(table[column])
+    for column in ("model", "hardware", "source"):  # lone surrogates cannot be written out
+        table[column] = table[column].map(lambda v: jsonable(v) if isinstance(v, str) else v)
     table["model"] = table["model"].astype(str)
     _check_duplicates(table)
+    is_reference = table["source"].isin(references)
     if not allow_mixed_hardware:
-        _check_hardware(table)
+        _check_hardware(table[~is_reference])
     ordered = ["model", *METRIC_COLUMNS, "hardware", "source", *PRINTED_COLUMNS]
     return Entries(
         table=table[ordered].reset_index(drop=True),
         layers=layers,
         sources=tuple(str(p) for p in files),
+        references=tuple(references),
+        notes=tuple(_reference_notes(table, is_reference)),
     )
 
 
@@ -155,6 +187,7 @@ def read_result(path: Path) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]
     """One result JSON -> its summary row and its per-module MACs (empty without layer data)."""
     result = load_result(path)  # raises ResultFileError: unreadable, not JSON, newer schema
     row = result.summary()
+    row["model"] = jsonable(row["model"])  # a lone surrogate can be neither drawn nor written
     if not row.get("model"):
         raise ResultFileError(f"{path}: result has no model name")
     measured = any(row.get(c) is not None for c in MEASURED_COLUMNS)
@@ -176,12 +209,15 @@ def read_result(path: Path) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]
     return row, layers
 
 
-def read_table(path: Path) -> Any:
-    """A CSV with the challenge's columns (or Result.summary() columns) -> normalised rows."""
+def read_table(path: Path) -> tuple[Any, bool]:
+    """A CSV with the challenge's columns (or Result.summary() columns) -> normalised rows, and
+    whether it is a published table (it carries printed ranks): a labelled reference."""
     import pandas as pd
 
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # utf-8-sig: a spreadsheet's byte-order mark must not become part of the first header
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                          encoding="utf-8-sig")
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -205,25 +241,46 @@ def read_table(path: Path) -> Any:
     if (table["model"] == "").any():
         line = int((table["model"] == "").to_numpy().nonzero()[0][0]) + 2
         raise ResultFileError(f"{path}: line {line}: empty model name")
+    headers = {ours: str(theirs).strip() for theirs, ours in rename.items()}
     for column in table.columns:
-        if column in ("model", "hardware"):
-            continue
-        text = table[column].str.strip()
-        values = pd.to_numeric(text.replace("", None), errors="coerce")
-        bad = values.isna() & (text != "")
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise ResultFileError(
-                f"{path}: line {i + 2}: column {column!r} holds {text.iloc[i]!r}, not a number"
-            )
-        table[column] = values.astype(float)
-    label = f"published table ({path.name})"
+        if column not in ("model", "hardware"):
+            table[column] = _numbers(table[column], path, headers[column],
+                                     positive=column in POSITIVE_COLUMNS)
+    is_reference = any(c in table for c in PRINTED_COLUMNS)
+    header = tuple(str(h).strip().lower() for h in raw.columns)
+    label = KNOWN_TABLES.get(header) or (
+        f"published table ({path.name})" if is_reference else f"table ({path.name})"
+    )
     if "hardware" in table:
         table["hardware"] = table["hardware"].str.strip().replace("", label)
     else:
         table["hardware"] = label
     table["source"] = path.name
-    return table
+    return table, is_reference
+
+
+def _numbers(cells: Any, path: Path, header: str, *, positive: bool) -> Any:
+    """A column of text cells as floats: empty is NaN (not measured); a cell that is not a
+    finite number, or below the column's lowest sensible value, is refused."""
+    import numpy as np
+    import pandas as pd
+
+    text = cells.str.strip()
+    values = pd.to_numeric(text.replace("", None), errors="coerce").astype(float)
+    given = (text != "").to_numpy()
+    checks = (
+        (~np.isfinite(values.to_numpy()), "not a finite number"),
+        ((values <= 0 if positive else values < 0).to_numpy(),
+         "it must be positive" if positive else "it must not be negative"),
+    )
+    for bad, why in checks:
+        bad = bad & given
+        if bad.any():
+            i = int(bad.nonzero()[0][0])
+            raise ResultFileError(
+                f"{path}: line {i + 2}: column {header!r} holds {text.iloc[i]!r}: {why}"
+            )
+    return values
 
 
 def _check_duplicates(table: Any) -> None:
@@ -240,41 +297,43 @@ def _check_duplicates(table: Any) -> None:
 
 
 def _check_hardware(table: Any) -> None:
-    measured = table[list(MEASURED_COLUMNS)].notna().any(axis=1)
-    machines = table.loc[measured, "hardware"].dropna()
-    kinds = list(dict.fromkeys(machines))
-    if len(kinds) > 1:
-        listed = "; ".join(f"{k!r} ({int((machines == k).sum())} entries)" for k in kinds)
+    machines = _machines(table)
+    if len(machines) > 1:
+        listed = "; ".join(f"{k!r} ({n} entries)" for k, n in machines.items())
         raise UsageError(
             f"runtime/memory from different hardware: {listed}; they are not comparable "
             "(pass --allow-mixed-hardware to report them together anyway)"
         )
 
 
+def _machines(table: Any) -> dict[str, int]:
+    """The machines the rows' runtime or memory come from, each with its number of rows."""
+    measured = table[list(MEASURED_COLUMNS)].notna().any(axis=1)
+    machines: dict[str, int] = {}
+    for hardware in table.loc[measured, "hardware"].dropna():
+        known = next((m for m in machines
+                      if same_hardware({"hardware": hardware}, {"hardware": m})), None)
+        machines[known or hardware] = machines.get(known or hardware, 0) + 1
+    return machines
+
+
+def _reference_notes(table: Any, is_reference: Any) -> list[str]:
+    """Where a published table's runtimes were measured, when others stand beside them."""
+    local = _machines(table[~is_reference])
+    if not local:
+        return []
+    here = "; ".join(f"{k} ({n} entries)" for k, n in local.items())
+    notes = []
+    for source, rows in table[is_reference].groupby("source", sort=False):
+        for machine, n in _machines(rows).items():
+            notes.append(
+                f"{source} is a published table: the runtime and memory of its {n} entries were "
+                f"measured on {machine}, the others' on {here}. Ranks across them compare "
+                "machines as much as models."
+            )
+    return notes
+
+
 def _records(frame: Any) -> list[dict[str, Any]]:
     """DataFrame rows as JSON-ready dicts (NaN, NA and inf -> None; numpy scalars -> Python)."""
     return [{k: jsonable(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
-
-
-def jsonable(value: Any) -> Any:
-    """One value, or a nest of dicts and lists, made strict-JSON safe."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()  # numpy scalar
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)

@@ -49,10 +49,10 @@ ST2_METRICS = ("runtime_ms", "params_m", "flops_g", "acts_m", "memory_mib")
 
 @dataclass(frozen=True)
 class ScoreDefinition:
-    """The 2024/2025 score and the year's published baseline (lower score is better)."""
+    """The 2024/2025 score and the year's published reference model (lower score is better)."""
 
     year: str
-    baseline: str
+    reference: str  # the model the organisers scored against (their "baseline")
     runtime_ms: float
     flops_g: float
     params_m: float
@@ -68,7 +68,10 @@ SCORES: dict[str, ScoreDefinition] = {
 
 
 @dataclass(frozen=True)
-class Baseline:
+class ScoreReference:
+    """The model a 2024/2025 score is relative to (the challenge's "baseline"; not a latency
+    baseline file of ``esrprof baseline``)."""
+
     name: str
     runtime_ms: float
     flops_g: float
@@ -77,6 +80,9 @@ class Baseline:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+Baseline = ScoreReference  # the former name, kept for a while (docs/changelog.md)
 
 
 @dataclass(frozen=True)
@@ -137,18 +143,20 @@ def rank_values(values: Any, higher_is_better: bool = False) -> Any:
     return ranks.astype("Int64")
 
 
-def challenge_score(runtime_ms: float, flops_g: float, params_m: float, baseline: Baseline,
+def challenge_score(runtime_ms: float, flops_g: float, params_m: float,
+                    reference: ScoreReference,
                     weights: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> float:
     """The 2024/2025 score, lower is better:
-    ``0.7·exp(2·runtime/runtime_B) + 0.15·exp(2·FLOPs/FLOPs_B) + 0.15·exp(2·params/params_B)``."""
+    ``0.7·exp(2·runtime/runtime_B) + 0.15·exp(2·FLOPs/FLOPs_B) + 0.15·exp(2·params/params_B)``
+    where B is the reference model."""
     w_rt, w_fl, w_pa = weights
     try:
         return (
-            w_rt * math.exp(2 * runtime_ms / baseline.runtime_ms)
-            + w_fl * math.exp(2 * flops_g / baseline.flops_g)
-            + w_pa * math.exp(2 * params_m / baseline.params_m)
+            w_rt * math.exp(2 * runtime_ms / reference.runtime_ms)
+            + w_fl * math.exp(2 * flops_g / reference.flops_g)
+            + w_pa * math.exp(2 * params_m / reference.params_m)
         )
-    except OverflowError:  # over ~350x the baseline: no finite score, last place
+    except OverflowError:  # over ~350x the reference: no finite score, last place
         return math.inf
 
 
@@ -335,36 +343,37 @@ def subtrack2(entries: Any, options: RankingOptions) -> Leaderboard:
     return rank_sum_track(entries, options, ST2_METRICS, "st2", "Sub-track 2 (five ranks)")
 
 
-def resolve_baseline(entries: Any, score: str, name: str | None) -> Baseline:
-    """The baseline's figures: from the named entry, else the year's published figures."""
+def resolve_score_reference(entries: Any, score: str, name: str | None) -> ScoreReference:
+    """The reference model's figures: from the named entry, else the year's published ones."""
     if score not in SCORES:
         raise UsageError(f"unknown score {score!r}; choose from {', '.join(SCORES)}")
     d = SCORES[score]
     table = entries.table
-    wanted = name or d.baseline
+    wanted = name or d.reference
     hit = table[table["model"] == wanted]
     if len(hit):
         row = hit.iloc[0]
         missing = [c for c in ("runtime_ms", "flops_g", "params_m") if _missing(row[c])]
         if missing:
-            raise UsageError(f"baseline {wanted!r} has no {', '.join(missing)}")
-        return Baseline(wanted, float(row["runtime_ms"]), float(row["flops_g"]),
-                        float(row["params_m"]), "entry")
-    if name is None or name.lower() == d.baseline.lower():
-        return Baseline(d.baseline, d.runtime_ms, d.flops_g, d.params_m, "published")
+            raise UsageError(f"score reference {wanted!r} has no {', '.join(missing)}")
+        return ScoreReference(wanted, float(row["runtime_ms"]), float(row["flops_g"]),
+                              float(row["params_m"]), "entry")
+    if name is None or name.lower() == d.reference.lower():
+        return ScoreReference(d.reference, d.runtime_ms, d.flops_g, d.params_m, "published")
     raise UsageError(
-        f"--baseline {name!r} is not among the entries ({len(table)} read); omit --baseline to "
-        f"use the published {score} baseline {d.baseline}"
+        f"--score-baseline {name!r} is not among the entries ({len(table)} read); omit it to "
+        f"score against the published {score} reference {d.reference}"
     )
 
 
 def score_board(entries: Any, options: RankingOptions, score: str,
-                baseline_name: str | None = None) -> Leaderboard:
-    """The 2024/2025 score against a baseline: lower is better; the baseline scores e^2."""
+                reference_name: str | None = None) -> Leaderboard:
+    """The 2024/2025 score against a reference model: lower is better; the reference scores
+    e^2."""
     columns = ("runtime_ms", "flops_g", "params_m")
     require_metrics(entries, columns, f"the {score} score")
     d = SCORES.get(score)
-    baseline = resolve_baseline(entries, score, baseline_name)
+    reference = resolve_score_reference(entries, score, reference_name)
     table = entries.table
     reasons = eligibility(table, options.psnr_gate, columns)
     frame = table[["model", "runtime_ms", "flops_g", "params_m", "psnr_val"]].copy()
@@ -374,25 +383,26 @@ def score_board(entries: Any, options: RankingOptions, score: str,
             values.append(float("nan"))
         else:
             values.append(challenge_score(row["runtime_ms"], row["flops_g"], row["params_m"],
-                                          baseline, d.weights))
+                                          reference, d.weights))
     frame["score"] = values
     frame.insert(0, "rank", rank_values(frame["score"].where(reasons == "")))
-    is_base = frame["model"] == baseline.name
-    frame["note"] = reasons.where(~is_base, (reasons + "; baseline").str.lstrip("; "))
+    is_reference = frame["model"] == reference.name
+    # "baseline" is the challenge's word for the reference model in its score tables
+    frame["note"] = reasons.where(~is_reference, (reasons + "; baseline").str.lstrip("; "))
     frame = _finish(frame, "score")
     where = (
         "its entry in the inputs"
-        if baseline.source == "entry"
+        if reference.source == "entry"
         else f"figures published for {score}, measured on an {d.gpu}: compare only runtimes "
         "from that GPU"
     )
     desc = (
-        f"score = 0.7·exp(2·runtime/{baseline.runtime_ms:g}) + 0.15·exp(2·FLOPs/"
-        f"{baseline.flops_g:g}) + 0.15·exp(2·params/{baseline.params_m:g}); baseline "
-        f"{baseline.name} ({where}) scores e² ≈ 7.389; lower is better."
+        f"score = 0.7·exp(2·runtime/{reference.runtime_ms:g}) + 0.15·exp(2·FLOPs/"
+        f"{reference.flops_g:g}) + 0.15·exp(2·params/{reference.params_m:g}); baseline "
+        f"{reference.name} ({where}) scores e² ≈ 7.389; lower is better."
     )
     year = score.removeprefix("ntire")
-    return Leaderboard(f"score_{score}", f"NTIRE {year} score vs {baseline.name}", desc, frame,
+    return Leaderboard(f"score_{score}", f"NTIRE {year} score vs {reference.name}", desc, frame,
                        (), "computed")
 
 

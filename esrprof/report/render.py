@@ -1,28 +1,24 @@
 """Writing a report folder: leaderboards as CSV and Markdown, charts, one HTML page, report.json.
 
-The folder is built in a temporary sibling and renamed into place, so a failure never leaves a
-half-written report and an existing one stays whole until the new one is complete.
+Every file goes through :func:`esrprof.files.write_text` into the folder being built (see
+:func:`esrprof.report.write_report` for how it replaces an earlier one). Text that comes from the
+inputs is escaped for the format it lands in (:mod:`esrprof.report.markup`).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
-import os
 import re
-import shutil
-import tempfile
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from esrprof.errors import UsageError
-from esrprof.report.inputs import jsonable
+from esrprof import files, jsonio
+from esrprof.report.markup import md_plain, md_text
 from esrprof.report.ranking import METRICS, Leaderboard
 
-MARKER = "report.json"  # present in every report folder: what makes it safe to replace
+REPORT_JSON = "report.json"
 
 _FIXED_LABELS = {
     "rank": "Rank",
@@ -77,13 +73,13 @@ def display_frame(frame: Any) -> Any:
 
 def board_markdown(board: Leaderboard) -> str:
     align = ["left" if c in ("model", "note") else "right" for c in board.frame.columns]
-    table = display_frame(board.frame).to_markdown(
+    table = display_frame(board.frame).map(md_text).to_markdown(
         index=False, disable_numparse=True, colalign=align
     )
-    parts = [f"## {board.title}", "", board.description, "", table, ""]
+    parts = [f"## {md_text(board.title)}", "", md_text(board.description), "", table, ""]
     if board.rank_source == "printed":
         parts += ["Per-metric ranks as printed in the source table.", ""]
-    parts += [f"- {n}" for n in board.notes]
+    parts += [f"- {md_text(n)}" for n in board.notes]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -106,10 +102,22 @@ def board_html(board: Leaderboard) -> str:
 
 
 def markdown_to_html(text: str) -> str:
-    """The small Markdown subset the summary uses: paragraphs, bullets, pipe tables, **bold**."""
+    """The small Markdown subset the summary uses: paragraphs, bullets, pipe tables, **bold**
+    (escaped text, as :func:`md_text` writes it, shown literally)."""
 
     def inline(s: str) -> str:
-        return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(s))
+        out, pos = [], 0
+        for m in re.finditer(r"(?<!\\)\*\*(.+?)(?<!\\)\*\*", s):
+            out += [html.escape(md_plain(s[pos:m.start()])),
+                    f"<strong>{html.escape(md_plain(m.group(1)))}</strong>"]
+            pos = m.end()
+        return "".join([*out, html.escape(md_plain(s[pos:]))])
+
+    def cells(line: str) -> list[str]:
+        line = line.strip()
+        line = line[1:] if line.startswith("|") else line
+        line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
+        return [c.strip() for c in re.split(r"(?<!\\)\|", line)]
 
     out: list[str] = []
     blocks = [b for b in text.strip().split("\n\n") if b.strip()]
@@ -118,7 +126,7 @@ def markdown_to_html(text: str) -> str:
         if all(line.startswith("- ") for line in lines):
             out.append("<ul>" + "".join(f"<li>{inline(x[2:])}</li>" for x in lines) + "</ul>")
         elif all(line.startswith("|") for line in lines):
-            rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+            rows = [cells(line) for line in lines]
             head, body = rows[0], [r for r in rows[1:] if not set("".join(r)) <= set("-: ")]
             out.append(
                 "<table class='board corr'><thead><tr>"
@@ -175,9 +183,9 @@ def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
         markdown_to_html(report.summary_markdown),
         "</section>",
     ]
-    if report.skipped:
+    if report.skipped or report.notes:
         parts.append("<ul class='small'>" + "".join(
-            f"<li>{html.escape(s)}</li>" for s in report.skipped) + "</ul>")
+            f"<li>{html.escape(s)}</li>" for s in (*report.notes, *report.skipped)) + "</ul>")
     parts += [board_html(b) for b in boards]
     parts.append("<section id='charts'><h2>Charts</h2>")
     for c in charts:
@@ -194,14 +202,15 @@ def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
 
 def report_markdown(report: Any, charts: Iterable[Any]) -> str:
     """The whole report as one Markdown file (renders on a code host, charts linked)."""
-    parts = [f"# {report.title}", "", "## Summary", "", report.summary_markdown.rstrip(), ""]
-    if report.skipped:
-        parts += [f"- {s}" for s in report.skipped] + [""]
+    parts = [f"# {md_text(report.title)}", "", "## Summary", "",
+             report.summary_markdown.rstrip(), ""]
+    if report.skipped or report.notes:
+        parts += [f"- {md_text(s)}" for s in (*report.notes, *report.skipped)] + [""]
     parts += [board_markdown(b) for b in report.leaderboards]
     parts += ["## Charts", ""]
     for c in charts:
-        parts += [f"![{c.title}](charts/{c.png})", "", f"*{c.caption or c.title}* "
-                  f"([SVG](charts/{c.svg}))", ""]
+        parts += [f"![{md_text(c.title)}](charts/{c.png})", "",
+                  f"*{md_text(c.caption or c.title)}* ([SVG](charts/{c.svg}))", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -209,65 +218,23 @@ def write_report_files(report: Any, folder: Path, *, charts: bool = True) -> lis
     """Every file of the report into ``folder`` (which should be empty); returns their names."""
     from esrprof.report.charts import write_charts
 
-    folder.mkdir(parents=True, exist_ok=True)
-    boards_dir = folder / "leaderboards"
-    boards_dir.mkdir()
+    boards_dir = files.make_folder(folder / "leaderboards")
     for board in report.leaderboards:
-        board.frame.to_csv(boards_dir / f"{board.key}.csv", index=False)
-        (boards_dir / f"{board.key}.md").write_text(board_markdown(board), encoding="utf-8")
-    report.entries.table.to_csv(folder / "entries.csv", index=False)
+        files.write_text(boards_dir / f"{board.key}.csv", board.frame.to_csv(index=False))
+        files.write_text(boards_dir / f"{board.key}.md", board_markdown(board))
+    files.write_text(folder / "entries.csv", report.entries.table.to_csv(index=False))
     charts_dir = folder / "charts"
     drawn = (
         write_charts(report.entries, report.findings, charts_dir, report.options.top_layers)
         if charts
         else ()
     )
-    (folder / "summary.md").write_text(report.summary_markdown, encoding="utf-8")
-    (folder / "report.md").write_text(report_markdown(report, drawn), encoding="utf-8")
-    (folder / "index.html").write_text(page_html(report, drawn, charts_dir), encoding="utf-8")
-    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    files.write_text(folder / "summary.md", report.summary_markdown)
+    files.write_text(folder / "report.md", report_markdown(report, drawn))
+    files.write_text(folder / "index.html", page_html(report, drawn, charts_dir))
+    written = sorted(str(p.relative_to(folder).as_posix()) for p in folder.rglob("*")
+                     if p.is_file() and p.name != files.BUILDING)
     document = {**report.to_dict(), "charts": [c.to_dict() for c in drawn],
-                "files": sorted([*files, MARKER])}
-    (folder / MARKER).write_text(
-        json.dumps(jsonable(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-        encoding="utf-8",
-    )
+                "files": sorted([*written, REPORT_JSON, files.MANIFEST])}
+    files.write_text(folder / REPORT_JSON, jsonio.dumps(document) + "\n")
     return document["files"]
-
-
-def replace_folder(target: str | os.PathLike[str], build: Callable[[Path], Any]) -> Any:
-    """Run ``build(tmp)`` on a fresh sibling folder, then swap it in for ``target``.
-
-    A target that exists must be empty or an earlier report (it holds ``report.json``): a
-    mistyped ``-o`` must never delete someone's folder.
-    """
-    target = Path(target)
-    if target.exists():
-        if not target.is_dir():
-            raise UsageError(f"{target}: exists and is not a folder")
-        if any(target.iterdir()) and not (target / MARKER).is_file():
-            raise UsageError(
-                f"{target}: folder is not empty and holds no esrprof report; choose a new or "
-                "empty folder"
-            )
-    parent = target.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    try:
-        result = build(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is meant to be shared
-        if target.exists():
-            old = parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(target, old)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return result

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from esrprof.report.markup import md_text
 from esrprof.report.ranking import METRICS
 
 # Count metrics whose agreement with runtime (and memory) the summary reports.
@@ -223,7 +224,7 @@ def summary_markdown(findings: Findings, k: int = 5) -> str:
                     f"{d.factor:.2f}× the trend" if d.factor >= 1 else f"{1 / d.factor:.2f}× faster"
                 )
                 lines.append(
-                    f"- **{d.model}**: {d.runtime_ms:.2f} ms for {d.flops_g:.2f} G, "
+                    f"- **{md_text(d.model)}**: {d.runtime_ms:.2f} ms for {d.flops_g:.2f} G, "
                     f"trend {d.predicted_ms:.2f} ms ({how}); runtime rank {d.runtime_rank}, "
                     f"FLOPs rank {d.flops_rank} ({d.rank_shift:+d})"
                 )
