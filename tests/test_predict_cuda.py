@@ -10,7 +10,6 @@ import statistics
 
 import pytest
 import torch
-from released_forwards import released
 
 from esrprof.predict import GPUS, predict
 from esrprof.zoo.registry import REGISTRY
@@ -37,8 +36,8 @@ def _gpu_name() -> str | None:
 def test_predicted_peak_is_max_memory_allocated(name, hw, record_property):
     torch.backends.cudnn.benchmark = False  # the challenge's setting; no search workspaces
     shape = (1, 3, *hw)
-    prediction = predict(released(name), shape).memory
-    model = released(name).cuda().eval()
+    prediction = predict(REGISTRY[name].build(), shape).memory
+    model = REGISTRY[name].build().cuda().eval()
     x = torch.rand(shape, device="cuda")
     with torch.no_grad():
         del_me = model(x)  # handles, cuBLAS workspace: made once, kept, not the forward's
