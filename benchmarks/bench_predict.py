@@ -5,11 +5,9 @@
    resident-memory growth of one call above the process's level after imports and a warm-up
    (VmHWM reset through /proc/self/clear_refs).
 2. Accuracy over the nine reference models, NTIRE 2022 preset (Titan Xp; memory at 510x510
-   after 339x510 images, runtime at 339x510): predicted against published memory (% error; on
-   the registry models with the released code's tensor lifetimes, i.e. with the two forwards of
-   tests/released_forwards.py where reference_models/ still differs, whose own figures follow the
-   table) and runtime (ratio), and the Spearman rank correlation with the published runtimes of
-   the predicted runtime, of FLOPs and of #Acts (both as published).
+   after 339x510 images, runtime at 339x510): predicted against published memory (% error) and
+   runtime (ratio), and the Spearman rank correlation with the published runtimes of the
+   predicted runtime, of FLOPs and of #Acts (both as published).
 
     python benchmarks/bench_predict.py                  # both parts
     python benchmarks/bench_predict.py --skip-cost      # the accuracy table only
@@ -31,7 +29,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # released_forwards.py: two lifetimes still differ
 
 
 def _rss_kib(field: str) -> int:
@@ -94,7 +91,6 @@ def bench_cost(sizes: list[int], repeats: int) -> None:
 
 
 def bench_accuracy() -> None:
-    from released_forwards import STILL_DIFFERENT, released
     from scipy.stats import spearmanr
 
     from esrprof.predict import CALIBRATION, predict_challenge
@@ -103,7 +99,7 @@ def bench_accuracy() -> None:
     rows = []
     for name, entry in REGISTRY.items():
         pub = entry.published
-        rows.append((name, pub, predict_challenge(released(name))))
+        rows.append((name, pub, predict_challenge(entry.build())))
     print("\nNTIRE 2022 preset: Titan Xp, fp32; memory at 1x3x510x510 after a 1x3x339x510 "
           "image, runtime at 1x3x339x510")
     print(f"calibration: compute eff. {CALIBRATION.compute_efficiency:.3f}, bandwidth eff. "
@@ -124,11 +120,6 @@ def bench_accuracy() -> None:
     errors = [abs(p.memory.peak_allocated_mib / pub.memory_mib - 1) for _, pub, p in rows]
     print(f"\nmemory: mean |error| {100 * statistics.mean(errors):.2f} %, "
           f"largest {100 * max(errors):.2f} %")
-    for name in STILL_DIFFERENT:  # reference_models/' own forward, where its lifetimes differ
-        own = predict_challenge(REGISTRY[name].build()).memory.peak_allocated_mib
-        pub = REGISTRY[name].published.memory_mib
-        print(f"  {name}: reference_models' own forward {own:.2f} MiB "
-              f"({100 * (own / pub - 1):+.2f} %)")
     print("Spearman rho with the published runtimes:")
     for label, values in (
         ("predicted runtime", [p.runtime.ms for *_, p in rows]),

@@ -94,16 +94,21 @@ class ESDB(nn.Module):
         self.conv_out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the released code's named locals: each conv output lives until its GELU, and the
+        # block's c5 output until the final add (peak memory depends on it)
         d1 = self.act(self.c1_d(_cl(x)))
-        r1 = self.act(self.c1_r(x) + x)
+        r1 = self.c1_r(x)
+        r1 = self.act(r1 + x)
         d2 = self.act(self.c2_d(_cl(r1)))
-        r2 = self.act(self.c2_r(r1) + r1)
+        r2 = self.c2_r(r1)
+        r2 = self.act(r2 + r1)
         d3 = self.act(self.c3_d(_cl(r2)))
-        r3 = self.act(self.c3_r(r2) + r2)
+        r3 = self.c3_r(r2)
+        r3 = self.act(r3 + r2)
         r4 = self.act(self.c4(r3))
         out = _cf(self.c5(torch.cat([d1, d2, d3, _cl(r4)], dim=3)))
-        out = self.conv_out(_cl(self.esa(out)) * self.cw)
-        return _cf(out) + x
+        fused = self.conv_out(_cl(self.esa(out)) * self.cw)
+        return _cf(fused) + x
 
 
 class _PixelShuffleDirect(nn.Module):

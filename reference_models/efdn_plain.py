@@ -33,10 +33,11 @@ class ESA(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # named locals as in the released code: cf, c4 and m stay alive until the gate
+        # named locals as in the released code: c2, cf, c4 and m stay alive until the gate
         c1_ = self.conv1(x)
         v_max = clipped_max_pool(c1_, kernel=7, stride=7, padding=1)
-        c23 = torch.cat([self.relu(self.conv_2(v_max)), self.relu(self.conv_3(v_max))], dim=1)
+        c2 = self.relu(self.conv_2(v_max))  # a named local as released: alive until the gate
+        c23 = torch.cat([c2, self.relu(self.conv_3(v_max))], dim=1)
         c3 = F.interpolate(self.conv_23(c23), size=x.shape[2:], mode="bilinear",
                            align_corners=False)
         cf = self.conv_f(c1_)

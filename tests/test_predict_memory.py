@@ -9,7 +9,6 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
-from released_forwards import STILL_DIFFERENT, released
 from torch import nn
 
 from esrprof.predict import CHALLENGE_2022, predict_challenge
@@ -261,28 +260,8 @@ def test_replay_keeps_warmup_blocks_cached_and_resets_the_peak():
 
 @pytest.fixture(scope="module")
 def challenge_memory():
-    """The registry models, with the released forwards of the two modules whose lifetimes
-    still differ (tests/released_forwards.py; the other seven are the registry models as is)."""
-    return {name: predict_challenge(released(name)).memory for name in REGISTRY}
-
-
-def test_released_forwards_are_the_registry_networks():
-    """Same parameters, same outputs: only which references the forward keeps differs."""
-    for name in STILL_DIFFERENT:
-        reg, rel = REGISTRY[name].build(), released(name)
-        rel.load_state_dict(reg.state_dict())
-        x = torch.rand(1, 3, 20, 24)
-        with torch.no_grad():
-            assert torch.allclose(reg.eval()(x), rel.eval()(x), atol=1e-5), name
-
-
-def test_the_two_remaining_differences_still_move_the_peak(challenge_memory):
-    """Fails once reference_models/ keeps these lifetimes too: then delete released_forwards.py
-    and predict the registry models directly."""
-    for name in STILL_DIFFERENT:
-        own = predict_challenge(REGISTRY[name].build()).memory
-        assert own.peak_allocated_mib != challenge_memory[name].peak_allocated_mib, name
-        assert abs(own.peak_allocated_mib / REGISTRY[name].published.memory_mib - 1) < 0.02
+    """The registry models: their forwards keep the released code's tensor lifetimes."""
+    return {name: predict_challenge(REGISTRY[name].build()).memory for name in REGISTRY}
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -299,7 +278,7 @@ def test_the_largest_validation_image_is_510_square(challenge_memory):
     def mean_error(hw: tuple[int, int]) -> float:
         preset = replace(CHALLENGE_2022, memory_shape=(1, 3, *hw))
         errors = [
-            abs(predict_challenge(released(n), preset).memory.peak_allocated_mib
+            abs(predict_challenge(REGISTRY[n].build(), preset).memory.peak_allocated_mib
                 / REGISTRY[n].published.memory_mib - 1)
             for n in REGISTRY
         ]
