@@ -132,7 +132,8 @@ def bench_accuracy() -> None:
 
 def refit() -> None:
     from esrprof.predict.api import _module_types, _run_trace
-    from esrprof.predict.calibration import CALIBRATION, fit_calibration
+    from esrprof.predict.calibration import CALIBRATION
+    from esrprof.predict.fit import fit_calibration
     from esrprof.zoo.registry import REGISTRY
 
     rows, runtimes = {}, {}

@@ -17,6 +17,9 @@ from torch import nn
 from esrprof.counting import engine
 from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
+from esrprof.errors import ModelError
+from esrprof.predict.gpus import GpuSpec
+from esrprof.predict.records import Prediction
 from esrprof.probe import device_dtype, dtype_label
 from esrprof.results import Counts, ModelInfo, Result
 
@@ -53,9 +56,19 @@ def profile(
     name: str | None = None,
     info: ModelInfo | None = None,
     backend: str = "auto",
+    predict: bool | str | GpuSpec = False,
 ) -> Result:
-    """Counts, and with ``run=RunConfig(...)`` latency, memory and quality, as one Result."""
+    """Counts, and with ``run=RunConfig(...)`` latency, memory and quality, as one Result.
+
+    ``predict``: also predict the challenge's GPU figures (NTIRE 2022 protocol) from the shape
+    trace — ``True`` for its Titan Xp, or a GPU name / ``custom:...`` spec / ``GpuSpec``.
+    """
     counts = count(model, input_shape, counters=counters, backend=backend)
+    prediction = None
+    if predict is not False:
+        from esrprof.predict.api import predict_challenge
+
+        prediction = predict_challenge(model, gpu=None if predict is True else predict)
     info = info or ModelInfo(name=name or type(model).__name__, class_name=type(model).__name__)
     if name and info.name != name:
         info = dataclasses.replace(info, name=name)
@@ -75,7 +88,20 @@ def profile(
         counts=counts,
         run=run_result,
         environment=environment,
+        prediction=prediction,
     )
+
+
+def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None
+                ) -> tuple[Prediction | None, str | None]:
+    """The NTIRE 2022 prediction, or why there is none: a model the prediction cannot trace
+    (it needs other input sizes, say) keeps its counts, with a note in place of the figures."""
+    from esrprof.predict.api import predict_challenge
+
+    try:
+        return predict_challenge(model, gpu=gpu), None
+    except ModelError as exc:
+        return None, str(exc)
 
 
 def with_model_defaults(config: Any, model: nn.Module) -> Any:

@@ -51,19 +51,45 @@ def current_umask() -> int:
     return mask
 
 
-def write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` safely; returns the path as given."""
-    target = Path(path)
+def _inspect(target: Path) -> os.stat_result | None:
+    """What a write to ``target`` would reach (symlinks followed), or None when it is new;
+    a folder or a path under a file is an OutputError."""
     try:
-        info = os.stat(target)  # follows symlinks: what a write would reach
+        info = os.stat(target)
     except FileNotFoundError:
-        info = None
+        return None
     except NotADirectoryError:
         raise OutputError(f"cannot write {target}: a parent of it is a file") from None
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    if info is not None and stat.S_ISDIR(info.st_mode):
+    if stat.S_ISDIR(info.st_mode):
         raise OutputError(f"cannot write {target}: it is a folder")
+    return info
+
+
+def check_target(path: str | os.PathLike[str]) -> Path:
+    """Fail now, with the line :func:`write_text` would give later, if ``path`` cannot be
+    written: a command checks its output path before minutes of work, not after."""
+    target = Path(path)
+    info = _inspect(target)
+    if info is not None:
+        if stat.S_ISREG(info.st_mode) and not os.access(target, os.W_OK):
+            raise OutputError(f"cannot write {target}: permission denied")
+        return target
+    folder = Path(os.path.realpath(target)).parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {target}: a parent of it is a file")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {target}: permission denied in {folder}")
+    return target
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` safely; returns the path as given."""
+    target = Path(path)
+    info = _inspect(target)
     if info is not None and not stat.S_ISREG(info.st_mode):
         _write_through(target, text)
         return target

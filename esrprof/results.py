@@ -20,6 +20,7 @@ from esrprof._version import __version__
 from esrprof.counting.formulas import MAC_KINDS
 from esrprof.errors import ResultFileError
 from esrprof.jsonio import array, mapping, number, text
+from esrprof.predict.records import Prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.run import RunResult
@@ -253,6 +254,7 @@ class Result:
     counts: Counts | None
     run: RunResult | None = None
     environment: dict[str, Any] = field(default_factory=dict)
+    prediction: Prediction | None = None  # GPU figures predicted from the shape trace
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
 
@@ -271,6 +273,8 @@ class Result:
             "counts": self.counts.to_dict() if self.counts is not None else None,
         }
         out.update(self.run_blocks())
+        if self.prediction is not None:
+            out["prediction"] = self.prediction.to_dict()
         out["environment"] = self.environment
         return out
 
@@ -320,6 +324,13 @@ class Result:
         )
         counts = data.get("counts")
         environment = mapping(data.get("environment"), "environment", source, optional=True)
+        prediction = None
+        if data.get("prediction") is not None:
+            try:
+                prediction = Prediction.from_dict(
+                    mapping(data["prediction"], "prediction", source))
+            except ResultFileError as exc:
+                raise ResultFileError(f"{source}: {exc}") from None
         blocks = {k: v for k, v in data.items() if k not in _RESULT_KEYS}
         run = None
         if blocks:
@@ -332,6 +343,7 @@ class Result:
             counts=Counts.from_dict(counts, shape, source) if counts else None,
             run=run,
             environment=dict(environment),
+            prediction=prediction,
             created=str(data.get("created", "")),
             tool_version=str(mapping(data.get("tool"), "tool", source, optional=True)
                              .get("version", "")),
@@ -340,7 +352,7 @@ class Result:
 
 # Top-level keys of a result that are not the run's blocks.
 _RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
-                "environment")
+                "environment", "prediction")
 
 
 def _model_info(value: Any, source: str) -> ModelInfo:

@@ -57,3 +57,31 @@ def test_zoo_shows_and_writes_predictions(capsys, tmp_path):
         predicted = row["prediction"]["memory"]["peak_allocated_mib"]
         assert abs(predicted / row["published_memory_mib"] - 1) < 0.02
         assert row["prediction"]["runtime"]["ms"] > 0
+
+
+def test_the_json_record_carries_the_prediction_and_reads_back(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    assert main(["profile", IMDN, "--json", str(path)]) == 0
+    capsys.readouterr()
+    data = json.loads(path.read_text())
+    assert data["prediction"]["preset"] == "ntire2022"
+    loaded = esrprof.load_result(path)
+    assert isinstance(loaded.prediction, esrprof.Prediction)
+    assert loaded.prediction.to_dict() == data["prediction"]
+    assert main(["profile", IMDN, "--no-predict", "--json", str(path)]) == 0
+    assert "prediction" not in json.loads(path.read_text())
+
+
+def test_the_library_profile_predicts_on_request():
+    from esrprof.zoo.registry import get
+
+    model = get("FMEN").build()
+    assert esrprof.profile(model, (1, 3, 16, 16)).prediction is None
+    result = esrprof.profile(model, (1, 3, 16, 16), predict="rtx-3090")
+    assert result.prediction.gpu.name == "rtx-3090"
+
+
+def test_a_bad_json_path_fails_before_any_work(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert main(["profile", IMDN, "--json", str(tmp_path / "file" / "r.json")]) == 2
+    assert "a parent of it is a file" in capsys.readouterr().err

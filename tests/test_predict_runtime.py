@@ -11,7 +11,8 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from esrprof.predict import CALIBRATION, KINDS, predict, predict_challenge
-from esrprof.predict.calibration import REFERENCE_MODELS, fit_calibration
+from esrprof.predict.calibration import REFERENCE_MODELS
+from esrprof.predict.fit import fit_calibration
 from esrprof.predict.gpus import gpu_spec
 from esrprof.predict.runtime import OpRow, op_times
 from esrprof.zoo.registry import REGISTRY

@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         from esrprof.predict.gpus import gpu_spec
 
         gpu = gpu_spec(args.gpu or "titan-xp")  # a bad name is a usage error before any work
+    if args.json:
+        from esrprof.files import check_target
+
+        check_target(args.json)  # before the work, not after minutes of it
     run_options = args._run_options
     run_config = run_options.run_config_from_args(args) if run_options is not None else None
     loaded = load_model(
@@ -84,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
     if counts.peers:
         out += ["", card.peers_table(counts)]
     if gpu is not None:
-        out += ["", _prediction_text(loaded.model, gpu, card)]
+        prediction, note = api.try_predict(loaded.model, gpu)
+        result = dataclasses.replace(result, prediction=prediction)
+        out += ["", card.prediction_block(prediction) if prediction is not None else
+                f"Predicted GPU memory and runtime: not available ({note})"]
     if args.per_layer:
         out += ["", card.layers_table(counts, top=args.per_layer)]
     if result.run is not None and run_options is not None:
@@ -94,15 +101,3 @@ def run(args: argparse.Namespace) -> int:
         out += ["", f"result written to {path}"]
     print("\n".join(out), file=sys.stdout)
     return 0
-
-
-def _prediction_text(model: Any, gpu: Any, card: Any) -> str:
-    """The card's prediction block; a model the prediction cannot trace gets a note, not a
-    failure (its counts stand on their own)."""
-    from esrprof.errors import ModelError
-    from esrprof.predict.api import predict_challenge
-
-    try:
-        return card.prediction_block(predict_challenge(model, gpu=gpu))
-    except ModelError as exc:
-        return f"Predicted GPU memory and runtime: not available ({exc})"

@@ -20,27 +20,23 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from esrprof.predict.api import (
-        CHALLENGE_2022,
+    from esrprof.predict.api import CHALLENGE_2022, Preset, predict, predict_challenge
+    from esrprof.predict.calibration import CALIBRATION, Calibration
+    from esrprof.predict.gpus import GPUS, GpuSpec, gpu_spec
+    from esrprof.predict.kinds import KINDS
+    from esrprof.predict.records import (
         KindTime,
         LayerTime,
         MemoryPrediction,
         Prediction,
-        Preset,
         RuntimePrediction,
-        predict,
-        predict_challenge,
     )
-    from esrprof.predict.calibration import CALIBRATION, Calibration
-    from esrprof.predict.gpus import GPUS, GpuSpec, gpu_spec
-    from esrprof.predict.kinds import KINDS
 
 _LAZY = {
-    **dict.fromkeys(
-        ("CHALLENGE_2022", "KindTime", "LayerTime", "MemoryPrediction", "Prediction", "Preset",
-         "RuntimePrediction", "predict", "predict_challenge"),
-        "esrprof.predict.api",
-    ),
+    **dict.fromkeys(("CHALLENGE_2022", "Preset", "predict", "predict_challenge"),
+                    "esrprof.predict.api"),
+    **dict.fromkeys(("KindTime", "LayerTime", "MemoryPrediction", "Prediction",
+                     "RuntimePrediction"), "esrprof.predict.records"),
     "CALIBRATION": "esrprof.predict.calibration",
     "Calibration": "esrprof.predict.calibration",
     "GPUS": "esrprof.predict.gpus",

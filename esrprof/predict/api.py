@@ -5,22 +5,28 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from esrprof.counting.engine import Trace, trace
-from esrprof.errors import ResultFileError, UsageError
+from esrprof.errors import UsageError
 from esrprof.predict.calibration import CALIBRATION, Calibration
 from esrprof.predict.gpus import GpuSpec, gpu_spec
 from esrprof.predict.kinds import FLOOR, KINDS
 from esrprof.predict.memory import Liveness, LivenessObserver, replay, weight_sizes
+from esrprof.predict.records import (
+    KindTime,
+    LayerTime,
+    MemoryPrediction,
+    Prediction,
+    RuntimePrediction,
+)
 from esrprof.predict.runtime import CostObserver, OpRow, op_times
 from esrprof.probe import check_shape, device_dtype, dtype_label
 
-SCHEMA = 1
 MIB = 1024**2
 
 
@@ -59,150 +65,6 @@ CHALLENGE_2022 = Preset(
         "LR. fp32 on a Titan Xp."
     ),
 )
-
-
-@dataclass(frozen=True)
-class MemoryPrediction:
-    """Predicted ``torch.cuda.max_memory_allocated()`` for one forward, in MiB (1024²)."""
-
-    input_shape: tuple[int, ...]
-    peak_allocated_mib: float  # weights + everything the forward holds at its worst moment
-    weights_mib: float  # parameter and buffer blocks
-    input_mib: float
-    output_mib: float
-    activation_peak_mib: float  # peak minus weights and input: what the forward itself adds
-    exact_peak_mib: float  # the same liveness at exact tensor sizes, without the allocator
-    peak_module: str  # dotted path of the module whose op set the peak ("" = root)
-    peak_op: str  # aten op name, "input" or "output"
-    warmup_shapes: tuple[tuple[int, ...], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["input_shape"] = list(self.input_shape)
-        d["warmup_shapes"] = [list(s) for s in self.warmup_shapes]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MemoryPrediction:
-        d = dict(data)
-        d["input_shape"] = tuple(d["input_shape"])
-        d["warmup_shapes"] = tuple(tuple(s) for s in d.get("warmup_shapes", ()))
-        return cls(**d)
-
-
-@dataclass(frozen=True)
-class KindTime:
-    kind: str  # one of KINDS
-    ms: float
-    share: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class LayerTime:
-    """Predicted time of one module's own ops (not its children's), floors included."""
-
-    module: str
-    module_type: str
-    ms: float
-    share: float
-    kernels: int
-    memory_bound_share: float  # of this layer's roofline time
-    top_op: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class RuntimePrediction:
-    """Predicted forward time on the GPU, with where it goes."""
-
-    input_shape: tuple[int, ...]
-    ms: float
-    kernels: int
-    flops: int  # 2 x MACs of convolutions, matmuls and attention
-    bytes_moved: int  # read + written by all kernels
-    memory_bound_share: float  # of the predicted time: kernels limited by bandwidth
-    compute_bound_share: float  # kernels limited by arithmetic
-    floor_share: float  # per-kernel floors (the three shares add to 1)
-    by_kind: tuple[KindTime, ...]
-    top_layers: tuple[LayerTime, ...]
-
-    @property
-    def by_kind_ms(self) -> dict[str, float]:
-        return {k.kind: k.ms for k in self.by_kind}
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["input_shape"] = list(self.input_shape)
-        d["by_kind"] = [k.to_dict() for k in self.by_kind]
-        d["top_layers"] = [layer.to_dict() for layer in self.top_layers]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RuntimePrediction:
-        d = dict(data)
-        d["input_shape"] = tuple(d["input_shape"])
-        d["by_kind"] = tuple(KindTime(**k) for k in d["by_kind"])
-        d["top_layers"] = tuple(LayerTime(**layer) for layer in d["top_layers"])
-        return cls(**d)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Peak GPU memory and runtime of a model, predicted for one GPU. Not a measurement."""
-
-    memory: MemoryPrediction
-    runtime: RuntimePrediction
-    gpu: GpuSpec
-    dtype: str  # "fp32", "fp16", ...
-    calibration: Calibration
-    backend: str  # the trace's backend: "meta", "fake" or "real"
-    fallback_reason: str | None = None
-    preset: str | None = None
-    seconds: float = 0.0  # cost of the prediction itself
-    schema: int = field(default=SCHEMA)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "kind": "prediction",
-            "preset": self.preset,
-            "gpu": self.gpu.to_dict(),
-            "dtype": self.dtype,
-            "backend": self.backend,
-            "fallback_reason": self.fallback_reason,
-            "memory": self.memory.to_dict(),
-            "runtime": self.runtime.to_dict(),
-            "calibration": self.calibration.to_dict(),
-            "seconds": self.seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Prediction:
-        try:
-            schema = int(data.get("schema", 0))
-            if schema > SCHEMA:
-                raise ResultFileError(
-                    f"prediction schema {schema} is newer than this esrprof reads ({SCHEMA})"
-                )
-            return cls(
-                memory=MemoryPrediction.from_dict(data["memory"]),
-                runtime=RuntimePrediction.from_dict(data["runtime"]),
-                gpu=GpuSpec.from_dict(data["gpu"]),
-                dtype=str(data["dtype"]),
-                calibration=Calibration.from_dict(data["calibration"]),
-                backend=str(data["backend"]),
-                fallback_reason=data.get("fallback_reason"),
-                preset=data.get("preset"),
-                seconds=float(data.get("seconds", 0.0)),
-                schema=schema,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ResultFileError(f"not a prediction record: {exc}") from None
 
 
 # ------------------------------------------------------------------------------ entry points
