@@ -75,7 +75,7 @@ def test_every_image_loads_and_every_table_is_present(report_dir, tmp_path):
     out, report = report_dir
     seen = render_in_chromium(out / "index.html", tmp_path)
     charts = json.loads((out / "report.json").read_text())["charts"]
-    assert seen["images"] == len(charts) == 4
+    assert seen["images"] == len(charts) == 6  # four of the table, two of its predictions
     assert seen["loaded"] == seen["images"]
     assert [b["id"] for b in seen["boards"]] == [b.key for b in report.leaderboards]
     for board, got in zip(report.leaderboards, seen["boards"]):

@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--allow-mixed-hardware", action="store_true",
                         help="report runtime/memory measured on different machines together")
     parser.add_argument("--no-charts", action="store_true", help="tables and summary only")
+    parser.add_argument(
+        "--no-predict", action="store_true",
+        help="do not predict the published NTIRE 2022 table's reference models (by default "
+        "each row whose team is a model of `esrprof zoo` gets its runtime and memory predicted "
+        "from the shape trace on the Titan Xp, for the section 'Why runtime diverges from "
+        "FLOPs'); predictions carried by result JSONs are shown either way",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -98,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         per_metric_ranks=args.ranks,
         top_layers=args.top_layers,
         allow_mixed_hardware=args.allow_mixed_hardware,
+        predict_references=not args.no_predict,
     )
     report = build_report(args.inputs, options)
     out = write_report(report, args.output, charts=not args.no_charts)
@@ -110,4 +118,13 @@ def run(args: argparse.Namespace) -> int:
     c = report.findings.correlation("flops_g", "runtime_ms")
     if c is not None:
         print(f"  FLOPs vs runtime: Spearman {c.spearman:.3f}, Kendall {c.kendall:.3f} (n={c.n})")
+    f = report.prediction
+    if f is not None:
+        line = f"  predicted (shape trace, not measured) for {f.n_entries} entries"
+        p, fl = f.runtime_vs_predicted, f.runtime_vs_flops
+        if p is not None:
+            line += f": runtime vs predicted runtime Spearman {p.spearman:.3f} (n={p.n})"
+            if fl is not None:
+                line += f", FLOPs vs runtime over the same entries {fl.spearman:.3f}"
+        print(line)
     return 0

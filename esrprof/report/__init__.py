@@ -4,8 +4,14 @@
     >>> report = build_report(["reference_models/data/ntire2022_table1.csv"])
     >>> report.leaderboard("st1").frame  # a pandas DataFrame
     >>> write_report(report, "reports/ntire2022")
+    >>> report.prediction.runtime_vs_predicted.spearman  # runtime vs predicted runtime
 
-pandas, scipy and matplotlib load only when a report is built.
+Entries with a prediction (a result JSON's ``prediction`` block; rows of the published NTIRE
+2022 table whose team is a reference model, predicted unless ``predict_references=False``) get
+the section "Why runtime diverges from FLOPs".
+
+pandas, scipy and matplotlib load only when a report is built (torch too, when reference
+models are predicted).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from esrprof.errors import UsageError
-from esrprof.report.inputs import Entries, load_entries
+from esrprof.report.inputs import Entries, load_entries, with_reference_predictions
+from esrprof.report.prediction import PredictionFindings
+from esrprof.report.prediction import analyse as analyse_predictions
 from esrprof.report.ranking import (
     METRICS,
     SCORES,
@@ -51,6 +59,9 @@ class ReportOptions:
     per_metric_ranks: str = "auto"  # "auto", "printed", "computed"
     top_layers: int = 10
     allow_mixed_hardware: bool = False
+    # Predict the published NTIRE 2022 table's rows whose team is a reference model (shape only,
+    # about 0.1 s each); predictions carried by result files are used either way.
+    predict_references: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -66,6 +77,7 @@ class Report:
     findings: Findings
     options: ReportOptions = field(default_factory=ReportOptions)
     skipped: tuple[str, ...] = ()  # leaderboards left out, and why
+    prediction: PredictionFindings | None = None  # None: no entry has a prediction
 
     @property
     def summary_markdown(self) -> str:
@@ -92,22 +104,27 @@ class Report:
             "skipped": list(self.skipped),
             "notes": list(self.notes),
             "findings": self.findings.to_dict(),
+            "prediction": self.prediction.to_dict() if self.prediction else None,
             "leaderboards": [b.to_dict() for b in self.leaderboards],
             "inputs": [Path(s).name for s in self.entries.sources],
             "entries": self.entries.to_dict()["entries"],
+            "predictions": self.entries.predictions_dict(),
         }
 
 
 def build_report(
     inputs: Sequence[str | os.PathLike[str]] | Entries, options: ReportOptions | None = None
 ) -> Report:
-    """Read the inputs (unless already read) and compute every leaderboard and the findings."""
+    """Read the inputs (unless already read) and compute every leaderboard and the findings,
+    and, for the entries with a prediction, the prediction findings."""
     options = options or ReportOptions()
     entries = (
         inputs
         if isinstance(inputs, Entries)
         else load_entries(inputs, allow_mixed_hardware=options.allow_mixed_hardware)
     )
+    if options.predict_references:
+        entries = with_reference_predictions(entries)
     ranking = RankingOptions(psnr_gate=options.psnr_gate, per_metric_ranks=options.per_metric_ranks)
     boards: list[Leaderboard] = []
     skipped: list[str] = []
@@ -126,8 +143,10 @@ def build_report(
         boards.append(metric_board(entries, ranking, metric))
     if not boards:
         raise UsageError("no leaderboard can be built from these inputs: " + "; ".join(skipped))
+    prediction = (analyse_predictions(entries.table, entries.predictions)
+                  if set(entries.predictions) & set(entries.models) else None)
     return Report(options.title, entries, tuple(boards), analyse(entries.table), options,
-                  tuple(skipped))
+                  tuple(skipped), prediction)
 
 
 def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool = True) -> Path:
@@ -151,6 +170,7 @@ __all__ = [
     "Entries",
     "Findings",
     "Leaderboard",
+    "PredictionFindings",
     "PsnrGate",
     "Report",
     "ReportOptions",

@@ -8,20 +8,27 @@ A value that makes no sense (a negative, zero or infinite runtime, a negative co
 refused with its file, line and column; an empty cell (or a JSON null) means "not measured".
 A published table (one carrying the challenge's printed ranks) is a labelled reference: its
 runtimes may stand beside runtimes measured here, with a note saying where each was measured.
+
+Predictions (:mod:`esrprof.predict`, GPU figures from the shape trace) come with the entries: a
+result JSON's ``prediction`` block, and, through :func:`with_reference_predictions`, a fresh
+prediction for each row of the published NTIRE 2022 table whose team is a reference model.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esrprof.environment import same_hardware
 from esrprof.errors import ResultFileError, UsageError
 from esrprof.jsonio import jsonable
 from esrprof.results import load_result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from esrprof.predict.records import Prediction
 
 # The flat row every input becomes (the keys of Result.summary()).
 METRIC_COLUMNS = (
@@ -74,14 +81,18 @@ PRINTED_COLUMNS = tuple(PRINTED_ALIASES.values())
 # The lowest value a figure can take; a table whose value is below it (or not finite) is refused.
 # Runtime must be positive; a zero count or memory growth is possible.
 POSITIVE_COLUMNS = ("runtime_ms",)
+# Where the NTIRE 2022 table's runtimes were measured: also how its rows are recognised.
+NTIRE2022_TABLE = "Titan Xp (NTIRE 2022 published table)"
 # Published tables esrprof knows, by their header, and where their runtimes were measured.
 KNOWN_TABLES = {
     (
         "team", "ranked", "main_rank", "st1_sum", "st1_rank", "st2_sum", "st2_rank", "psnr_val",
         "psnr_test", "runtime_ms", "runtime_rank", "params_m", "params_rank", "flops_g",
         "flops_rank", "acts_m", "acts_rank", "mem_m", "mem_rank", "convs",
-    ): "Titan Xp (NTIRE 2022 published table)",
+    ): NTIRE2022_TABLE,
 }
+# Columns the table gains where an entry has a prediction (see Entries.table_with_predictions).
+PREDICTED_COLUMNS = ("predicted_runtime_ms", "predicted_memory_mib", "memory_bound_share")
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,9 @@ class Entries:
     ``hardware`` (where runtime and memory were measured), ``source`` (the file), and the
     ``printed_*`` columns of a published table (NaN for other rows). ``layers`` maps a model to
     its per-module MACs (dicts with module, module_type, macs), for results that carry them.
+    ``predictions`` maps a model to its :class:`esrprof.predict.Prediction` (predicted from the
+    shape trace, not measured), and ``prediction_sources`` says where each came from: the
+    result file, or the reference model predicted for a published table's row.
     """
 
     table: Any
@@ -99,6 +113,8 @@ class Entries:
     sources: tuple[str, ...] = ()
     references: tuple[str, ...] = ()  # sources that are published tables (see read_table)
     notes: tuple[str, ...] = ()  # what a reader must know about comparing the entries
+    predictions: Mapping[str, Prediction] = field(default_factory=dict)
+    prediction_sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -107,14 +123,43 @@ class Entries:
     def has_metric(self, column: str) -> bool:
         return column in self.table and bool(self.table[column].notna().any())
 
+    def table_with_predictions(self) -> Any:
+        """The table, plus (when any entry has a prediction) the predicted columns of
+        :data:`PREDICTED_COLUMNS`, ``predicted_gpu`` and
+        ``prediction_source`` (empty where an entry has none)."""
+        if not self.predictions:
+            return self.table
+        out = add_prediction_columns(self.table, self.predictions)
+        out["predicted_gpu"] = [
+            self.predictions[m].gpu.label if m in self.predictions else None for m in out["model"]
+        ]
+        out["prediction_source"] = [self.prediction_sources.get(m) for m in out["model"]]
+        return out
+
+    def predictions_dict(self) -> dict[str, dict[str, Any]]:
+        """Each prediction record as JSON (less its own cost in seconds, which changes from run
+        to run), with where it came from."""
+        out: dict[str, dict[str, Any]] = {}
+        for model, p in self.predictions.items():
+            record = {k: v for k, v in p.to_dict().items() if k != "seconds"}
+            out[model] = {"source": self.prediction_sources.get(model, ""), **record}
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "sources": list(self.sources),
             "references": list(self.references),
             "notes": list(self.notes),
-            "entries": _records(self.table),
+            "entries": _records(self.table_with_predictions()),
             "layers": {k: list(v) for k, v in self.layers.items()},
+            "predictions": self.predictions_dict(),
         }
+
+    def reference_rows(self) -> list[str]:
+        """Models of rows from the published NTIRE 2022 table (the teams' names)."""
+        table = self.table
+        rows = table["source"].isin(self.references) & (table["hardware"] == NTIRE2022_TABLE)
+        return list(table.loc[rows, "model"])
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -150,6 +195,7 @@ def load_entries(
     frames = []
     references: list[str] = []
     layers: dict[str, tuple[dict[str, Any], ...]] = {}
+    predictions: dict[str, Prediction] = {}
     for path in files:
         if path.suffix.lower() == ".csv":
             frame, is_reference = read_table(path)
@@ -157,10 +203,12 @@ def load_entries(
             if is_reference:
                 references.append(path.name)
         else:
-            row, model_layers = read_result(path)
+            row, model_layers, prediction = read_result(path)
             frames.append(pd.DataFrame([row]))
             if model_layers:
                 layers[row["model"]] = model_layers
+            if prediction is not None:
+                predictions[row["model"]] = prediction
     table = pd.concat(frames, ignore_index=True, sort=False)
     for column in (*METRIC_COLUMNS, *PRINTED_COLUMNS):
         if column not in table:
@@ -180,11 +228,64 @@ def load_entries(
         sources=tuple(str(p) for p in files),
         references=tuple(references),
         notes=tuple(_reference_notes(table, is_reference)),
+        predictions=predictions,
+        prediction_sources={
+            m: f"result file {src}"
+            for m, src in zip(table["model"], table["source"]) if m in predictions
+        },
     )
 
 
-def read_result(path: Path) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
-    """One result JSON -> its summary row and its per-module MACs (empty without layer data)."""
+def prediction_columns(predictions: Mapping[str, Prediction]) -> dict[str, dict[str, float]]:
+    """``model -> {predicted_runtime_ms, predicted_memory_mib, memory_bound_share}``."""
+    return {
+        model: {
+            "predicted_runtime_ms": p.runtime.ms,
+            "predicted_memory_mib": p.memory.peak_allocated_mib,
+            "memory_bound_share": p.runtime.memory_bound_share,
+        }
+        for model, p in predictions.items()
+    }
+
+
+def add_prediction_columns(table: Any, predictions: Mapping[str, Prediction]) -> Any:
+    """A copy of the table with the PREDICTED_COLUMNS (empty where a model has none)."""
+    out = table.copy()
+    columns = prediction_columns(predictions)
+    for col in PREDICTED_COLUMNS:
+        out[col] = [columns.get(m, {}).get(col) for m in out["model"]]
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def with_reference_predictions(entries: Entries) -> Entries:
+    """The entries, where each row of the published NTIRE 2022 table whose team is a reference
+    model (``REGISTRY[name].team``) gets that model's prediction under the challenge's protocol
+    (:func:`esrprof.predict.predict_challenge`: Titan Xp, fp32, shape-only). A prediction an
+    entry already carries is kept."""
+    rows = [m for m in entries.reference_rows() if m not in entries.predictions]
+    if not rows:
+        return entries
+    from esrprof.predict import predict_challenge
+    from esrprof.zoo.registry import REGISTRY
+
+    by_team = {ref.team: ref for ref in REGISTRY.values() if ref.team}
+    predictions = dict(entries.predictions)
+    sources = dict(entries.prediction_sources)
+    for model in rows:
+        ref = by_team.get(model)
+        if ref is None:
+            continue
+        predictions[model] = predict_challenge(ref.build())
+        sources[model] = f"reference model {ref.name} (esrprof.zoo), NTIRE 2022 protocol"
+    return replace(entries, predictions=predictions, prediction_sources=sources)
+
+
+def read_result(
+    path: Path,
+) -> tuple[dict[str, Any], tuple[dict[str, Any], ...], Prediction | None]:
+    """One result JSON -> its summary row, its per-module MACs (empty without layer data) and
+    its prediction (None when it carries none)."""
     result = load_result(path)  # raises ResultFileError: unreadable, not JSON, newer schema
     row = result.summary()
     row["model"] = jsonable(row["model"])  # a lone surrogate can be neither drawn nor written
@@ -206,7 +307,7 @@ def read_result(path: Path) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]
             for m, macs in sorted(by_module.items(), key=lambda kv: -kv[1])
             if macs > 0
         )
-    return row, layers
+    return row, layers, result.prediction
 
 
 def read_table(path: Path) -> tuple[Any, bool]:

@@ -156,7 +156,56 @@ nav a{margin-right:1em}
 """
 
 
-def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
+def _section_markdown(report: Any) -> str:
+    from esrprof.report.prediction import prediction_markdown
+
+    return prediction_markdown(report.prediction, report.entries.table,
+                               report.entries.predictions, report.entries.prediction_sources)
+
+
+def figure_html(chart: Any, charts_dir: Path) -> str:
+    """One chart: its PNG embedded as a data URI, its caption, a link to its SVG."""
+    data = base64.b64encode((charts_dir / chart.png).read_bytes()).decode("ascii")
+    return (
+        f"<figure id='chart-{html.escape(chart.key)}'>"
+        f"<img src='data:image/png;base64,{data}' alt='{html.escape(chart.title)}'>"
+        f"<figcaption>{html.escape(chart.caption or chart.title)} · "
+        f"<a href='charts/{html.escape(chart.svg)}'>SVG</a></figcaption></figure>"
+    )
+
+
+def figure_markdown(chart: Any) -> list[str]:
+    return [f"![{md_text(chart.title)}](charts/{chart.png})", "",
+            f"*{md_text(chart.caption or chart.title)}* ([SVG](charts/{chart.svg}))", ""]
+
+
+def prediction_section_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
+    """The section "Why runtime diverges from FLOPs" (empty without predictions)."""
+    if report.prediction is None:
+        return ""
+    from esrprof.report.prediction import SECTION_TITLE
+
+    parts = [f"<section id='prediction'><h2>{html.escape(SECTION_TITLE)}</h2>",
+             markdown_to_html(_section_markdown(report))]
+    parts += [figure_html(c, charts_dir) for c in charts]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def prediction_section_markdown(report: Any, charts: Iterable[Any]) -> str:
+    """The section "Why runtime diverges from FLOPs" (empty without predictions)."""
+    if report.prediction is None:
+        return ""
+    from esrprof.report.prediction import SECTION_TITLE
+
+    parts = [f"## {SECTION_TITLE}", "", _section_markdown(report).rstrip(), ""]
+    for c in charts:
+        parts += figure_markdown(c)
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def page_html(report: Any, charts: Iterable[Any], charts_dir: Path,
+              prediction_charts: Iterable[Any] = ()) -> str:
     """One self-contained page: tables inline, charts embedded as PNG data URIs (each links to
     its SVG beside the page)."""
     from esrprof._version import __version__
@@ -165,6 +214,10 @@ def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
     boards = list(report.leaderboards)
     charts = list(charts)
     nav = "".join(f'<a href="#{html.escape(b.key)}">{html.escape(b.title)}</a>' for b in boards)
+    if report.prediction is not None:
+        from esrprof.report.prediction import SECTION_TITLE
+
+        nav = f"<a href='#prediction'>{html.escape(SECTION_TITLE)}</a>" + nav
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -186,31 +239,30 @@ def page_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
     if report.skipped or report.notes:
         parts.append("<ul class='small'>" + "".join(
             f"<li>{html.escape(s)}</li>" for s in (*report.notes, *report.skipped)) + "</ul>")
+    section = prediction_section_html(report, prediction_charts, charts_dir)
+    if section:
+        parts.append(section)
     parts += [board_html(b) for b in boards]
     parts.append("<section id='charts'><h2>Charts</h2>")
-    for c in charts:
-        data = base64.b64encode((charts_dir / c.png).read_bytes()).decode("ascii")
-        parts.append(
-            f"<figure id='chart-{html.escape(c.key)}'>"
-            f"<img src='data:image/png;base64,{data}' alt='{html.escape(c.title)}'>"
-            f"<figcaption>{html.escape(c.caption or c.title)} · "
-            f"<a href='charts/{html.escape(c.svg)}'>SVG</a></figcaption></figure>"
-        )
+    parts += [figure_html(c, charts_dir) for c in charts]
     parts += ["</section>", "</body></html>", ""]
     return "\n".join(parts)
 
 
-def report_markdown(report: Any, charts: Iterable[Any]) -> str:
+def report_markdown(report: Any, charts: Iterable[Any],
+                    prediction_charts: Iterable[Any] = ()) -> str:
     """The whole report as one Markdown file (renders on a code host, charts linked)."""
     parts = [f"# {md_text(report.title)}", "", "## Summary", "",
              report.summary_markdown.rstrip(), ""]
     if report.skipped or report.notes:
         parts += [f"- {md_text(s)}" for s in (*report.notes, *report.skipped)] + [""]
+    section = prediction_section_markdown(report, prediction_charts)
+    if section:
+        parts += [section]
     parts += [board_markdown(b) for b in report.leaderboards]
     parts += ["## Charts", ""]
     for c in charts:
-        parts += [f"![{md_text(c.title)}](charts/{c.png})", "",
-                  f"*{md_text(c.caption or c.title)}* ([SVG](charts/{c.svg}))", ""]
+        parts += figure_markdown(c)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -222,19 +274,26 @@ def write_report_files(report: Any, folder: Path, *, charts: bool = True) -> lis
     for board in report.leaderboards:
         files.write_text(boards_dir / f"{board.key}.csv", board.frame.to_csv(index=False))
         files.write_text(boards_dir / f"{board.key}.md", board_markdown(board))
-    files.write_text(folder / "entries.csv", report.entries.table.to_csv(index=False))
+    files.write_text(folder / "entries.csv",
+                     report.entries.table_with_predictions().to_csv(index=False))
     charts_dir = folder / "charts"
     drawn = (
         write_charts(report.entries, report.findings, charts_dir, report.options.top_layers)
         if charts
         else ()
     )
+    predicted: tuple[Any, ...] = ()
+    if charts and report.prediction is not None:
+        from esrprof.report.prediction import write_prediction_charts
+
+        _, predicted = write_prediction_charts(report.entries.table, report.entries.predictions,
+                                               charts_dir, report.prediction)
     files.write_text(folder / "summary.md", report.summary_markdown)
-    files.write_text(folder / "report.md", report_markdown(report, drawn))
-    files.write_text(folder / "index.html", page_html(report, drawn, charts_dir))
+    files.write_text(folder / "report.md", report_markdown(report, drawn, predicted))
+    files.write_text(folder / "index.html", page_html(report, drawn, charts_dir, predicted))
     written = sorted(str(p.relative_to(folder).as_posix()) for p in folder.rglob("*")
                      if p.is_file() and p.name != files.BUILDING)
-    document = {**report.to_dict(), "charts": [c.to_dict() for c in drawn],
+    document = {**report.to_dict(), "charts": [c.to_dict() for c in (*drawn, *predicted)],
                 "files": sorted([*written, REPORT_JSON, files.MANIFEST])}
     files.write_text(folder / REPORT_JSON, jsonio.dumps(document) + "\n")
     return document["files"]
