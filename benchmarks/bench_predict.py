@@ -1,6 +1,6 @@
 """What a prediction costs, and how close it comes to the challenge's published GPU figures.
 
-1. Cost: the median of ``--repeats`` calls of ``esrprof.predict.predict(IMDN(), 1x3xSxS)`` at
+1. Cost: the median of ``--repeats`` calls of ``esrprof.prediction.predict(IMDN(), 1x3xSxS)`` at
    each size (flat: the trace runs on meta tensors), and, in a fresh subprocess, the peak
    resident-memory growth of one call above the process's level after imports and a warm-up
    (VmHWM reset through /proc/self/clear_refs).
@@ -46,7 +46,7 @@ def _imdn() -> torch.nn.Module:
 
 def memory_child(size: int) -> None:
     """Runs in a subprocess: peak RSS growth of one prediction after imports and a warm-up."""
-    from esrprof.predict import predict
+    from esrprof.prediction import predict
 
     model = _imdn()
     predict(model, (1, 3, 16, 16))  # imports and one-time set-up are not per-prediction costs
@@ -69,7 +69,7 @@ def measure_memory(size: int) -> dict:
 
 
 def bench_cost(sizes: list[int], repeats: int) -> None:
-    from esrprof.predict import predict
+    from esrprof.prediction import predict
 
     model = _imdn()
     predict(model, (1, 3, 16, 16))
@@ -93,7 +93,7 @@ def bench_cost(sizes: list[int], repeats: int) -> None:
 def bench_accuracy() -> None:
     from scipy.stats import spearmanr
 
-    from esrprof.predict import CALIBRATION, predict_challenge
+    from esrprof.prediction import CALIBRATION, predict_challenge
     from esrprof.zoo.registry import REGISTRY
 
     rows = []
@@ -131,9 +131,9 @@ def bench_accuracy() -> None:
 
 
 def refit() -> None:
-    from esrprof.predict.api import _module_types, _run_trace
-    from esrprof.predict.calibration import CALIBRATION
-    from esrprof.predict.fit import fit_calibration
+    from esrprof.prediction.api import _module_types, _run_trace
+    from esrprof.prediction.calibration import CALIBRATION
+    from esrprof.prediction.fit import fit_calibration
     from esrprof.zoo.registry import REGISTRY
 
     rows, runtimes = {}, {}

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from esrprof.api import count, profile
     from esrprof.loading import load_model
     from esrprof.monitor import Monitor
-    from esrprof.predict.api import Prediction, predict, predict_challenge
+    from esrprof.prediction.api import Prediction, predict, predict_challenge
     from esrprof.run import RunConfig, measure
 
 # name -> module; resolved on first use so `import esrprof` stays light.
@@ -39,9 +39,9 @@ _LAZY = {
     "measure": "esrprof.run",
     "RunConfig": "esrprof.run",
     "Monitor": "esrprof.monitor",
-    "predict": "esrprof.predict.api",
-    "predict_challenge": "esrprof.predict.api",
-    "Prediction": "esrprof.predict.api",
+    "predict": "esrprof.prediction.api",
+    "predict_challenge": "esrprof.prediction.api",
+    "Prediction": "esrprof.prediction.api",
 }
 
 __all__ = [

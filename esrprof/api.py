@@ -18,8 +18,8 @@ from esrprof.counting import engine
 from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
 from esrprof.errors import ModelError
-from esrprof.predict.gpus import GpuSpec
-from esrprof.predict.records import Prediction
+from esrprof.prediction.gpus import GpuSpec
+from esrprof.prediction.records import Prediction
 from esrprof.probe import device_dtype, dtype_label
 from esrprof.results import Counts, ModelInfo, Result
 
@@ -66,7 +66,7 @@ def profile(
     counts = count(model, input_shape, counters=counters, backend=backend)
     prediction = None
     if predict is not False:
-        from esrprof.predict.api import predict_challenge
+        from esrprof.prediction.api import predict_challenge
 
         prediction = predict_challenge(model, gpu=None if predict is True else predict)
     info = info or ModelInfo(name=name or type(model).__name__, class_name=type(model).__name__)
@@ -96,7 +96,7 @@ def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None
                 ) -> tuple[Prediction | None, str | None]:
     """The NTIRE 2022 prediction, or why there is none: a model the prediction cannot trace
     (it needs other input sizes, say) keeps its counts, with a note in place of the figures."""
-    from esrprof.predict.api import predict_challenge
+    from esrprof.prediction.api import predict_challenge
 
     try:
         return predict_challenge(model, gpu=gpu), None

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from esrprof.predict.kinds import KINDS
+from esrprof.prediction.kinds import KINDS
 from esrprof.results import Counts, ModelInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from esrprof.predict.api import Prediction
+    from esrprof.prediction.api import Prediction
 
 
 def _g(macs: int) -> str:

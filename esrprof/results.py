@@ -20,7 +20,7 @@ from esrprof._version import __version__
 from esrprof.counting.formulas import MAC_KINDS
 from esrprof.errors import ResultFileError
 from esrprof.jsonio import array, mapping, number, text
-from esrprof.predict.records import Prediction
+from esrprof.prediction.records import Prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.run import RunResult

@@ -85,3 +85,10 @@ def test_a_bad_json_path_fails_before_any_work(capsys, tmp_path):
     (tmp_path / "file").write_text("x")
     assert main(["profile", IMDN, "--json", str(tmp_path / "file" / "r.json")]) == 2
     assert "a parent of it is a file" in capsys.readouterr().err
+
+
+def test_esrprof_predict_stays_the_function_once_the_package_is_imported():
+    import esrprof.prediction.api  # importing a subpackage sets a package attribute
+
+    assert callable(esrprof.predict) and esrprof.predict.__name__ == "predict"
+    assert esrprof.predict_challenge.__module__ == "esrprof.prediction.api"

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from esrprof.errors import InputShapeError, ResultFileError, UsageError
-from esrprof.predict import Prediction, predict, predict_challenge
+from esrprof.prediction import Prediction, predict, predict_challenge
 from esrprof.zoo.registry import get
 
 

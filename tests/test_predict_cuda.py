@@ -11,7 +11,7 @@ import statistics
 import pytest
 import torch
 
-from esrprof.predict import GPUS, predict
+from esrprof.prediction import GPUS, predict
 from esrprof.zoo.registry import REGISTRY
 
 pytestmark = [

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from esrprof.errors import UsageError
-from esrprof.predict.gpus import GPUS, GpuSpec, gpu_spec
+from esrprof.prediction.gpus import GPUS, GpuSpec, gpu_spec
 
 
 def test_the_challenge_gpus_are_known():

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from esrprof.predict import CHALLENGE_2022, predict_challenge
-from esrprof.predict.memory import (
+from esrprof.prediction import CHALLENGE_2022, predict_challenge
+from esrprof.prediction.memory import (
     K_SMALL_BUFFER,
     CachingAllocator,
     Liveness,

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from esrprof.predict import KINDS, predict
+from esrprof.prediction import KINDS, predict
 from esrprof.report.prediction import (
     PREDICTED_COLUMNS,
     add_prediction_columns,

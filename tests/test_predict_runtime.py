@@ -10,16 +10,16 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
-from esrprof.predict import CALIBRATION, KINDS, predict, predict_challenge
-from esrprof.predict.calibration import REFERENCE_MODELS
-from esrprof.predict.fit import fit_calibration
-from esrprof.predict.gpus import gpu_spec
-from esrprof.predict.runtime import OpRow, op_times
+from esrprof.prediction import CALIBRATION, KINDS, predict, predict_challenge
+from esrprof.prediction.calibration import REFERENCE_MODELS
+from esrprof.prediction.fit import fit_calibration
+from esrprof.prediction.gpus import gpu_spec
+from esrprof.prediction.runtime import OpRow, op_times
 from esrprof.zoo.registry import REGISTRY
 
 
 def _rows(model: nn.Module, shape, dtype=None) -> list[OpRow]:
-    from esrprof.predict.api import _module_types, _run_trace
+    from esrprof.prediction.api import _module_types, _run_trace
 
     return _run_trace(model.eval(), tuple(shape), _module_types(model), "meta", dtype,
                       cost=True).observers[1].rows

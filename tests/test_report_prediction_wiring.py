@@ -14,7 +14,7 @@ from scipy import stats
 
 from esrprof import jsonio
 from esrprof.cli import main
-from esrprof.predict import predict_challenge
+from esrprof.prediction import predict_challenge
 from esrprof.report import ReportOptions, build_report, load_entries, write_report
 from esrprof.report.prediction import SECTION_TITLE
 from esrprof.results import Counts, ModelInfo, NtireRecord, OpRecord, Result

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     counters = parse_counters(args.counters) if args.counters else ()
     gpu = None
     if not args.no_predict:
-        from esrprof.predict.gpus import gpu_spec
+        from esrprof.prediction.gpus import gpu_spec
 
         gpu = gpu_spec(args.gpu or "titan-xp")  # a bad name is a usage error before any work
     if args.json:

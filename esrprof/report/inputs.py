@@ -9,7 +9,7 @@ refused with its file, line and column; an empty cell (or a JSON null) means "no
 A published table (one carrying the challenge's printed ranks) is a labelled reference: its
 runtimes may stand beside runtimes measured here, with a note saying where each was measured.
 
-Predictions (:mod:`esrprof.predict`, GPU figures from the shape trace) come with the entries: a
+Predictions (:mod:`esrprof.prediction`, GPU figures from the shape trace) come with the entries: a
 result JSON's ``prediction`` block, and, through :func:`with_reference_predictions`, a fresh
 prediction for each row of the published NTIRE 2022 table whose team is a reference model.
 """
@@ -28,7 +28,7 @@ from esrprof.jsonio import jsonable
 from esrprof.results import load_result
 
 if TYPE_CHECKING:  # pragma: no cover
-    from esrprof.predict.records import Prediction
+    from esrprof.prediction.records import Prediction
 
 # The flat row every input becomes (the keys of Result.summary()).
 METRIC_COLUMNS = (
@@ -103,7 +103,7 @@ class Entries:
     ``hardware`` (where runtime and memory were measured), ``source`` (the file), and the
     ``printed_*`` columns of a published table (NaN for other rows). ``layers`` maps a model to
     its per-module MACs (dicts with module, module_type, macs), for results that carry them.
-    ``predictions`` maps a model to its :class:`esrprof.predict.Prediction` (predicted from the
+    ``predictions`` maps a model to its :class:`esrprof.prediction.Prediction` (predicted from the
     shape trace, not measured), and ``prediction_sources`` says where each came from: the
     result file, or the reference model predicted for a published table's row.
     """
@@ -261,12 +261,12 @@ def add_prediction_columns(table: Any, predictions: Mapping[str, Prediction]) ->
 def with_reference_predictions(entries: Entries) -> Entries:
     """The entries, where each row of the published NTIRE 2022 table whose team is a reference
     model (``REGISTRY[name].team``) gets that model's prediction under the challenge's protocol
-    (:func:`esrprof.predict.predict_challenge`: Titan Xp, fp32, shape-only). A prediction an
+    (:func:`esrprof.prediction.predict_challenge`: Titan Xp, fp32, shape-only). A prediction an
     entry already carries is kept."""
     rows = [m for m in entries.reference_rows() if m not in entries.predictions]
     if not rows:
         return entries
-    from esrprof.predict import predict_challenge
+    from esrprof.prediction import predict_challenge
     from esrprof.zoo.registry import REGISTRY
 
     by_team = {ref.team: ref for ref in REGISTRY.values() if ref.team}

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from esrprof.predict.kinds import KINDS
+from esrprof.prediction.kinds import KINDS
 from esrprof.report.charts import RC, Chart, _figure, _literal, _save
 from esrprof.report.inputs import PREDICTED_COLUMNS, add_prediction_columns, prediction_columns
 from esrprof.report.markup import md_text
 from esrprof.report.summary import Correlation, correlate, positive_pairs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from esrprof.predict.api import Prediction
+    from esrprof.prediction.api import Prediction
 
 KIND_LABELS = {
     "convolution": "convolution",
@@ -179,7 +179,7 @@ def prediction_markdown(findings: PredictionFindings, table: Any,
     lines = [
         f"**Predicted runtimes are {PREDICTED_LABEL}.** For {findings.n_entries} "
         f"{'entry' if findings.n_entries == 1 else 'entries'} esrprof predicted the GPU runtime "
-        "and peak memory from one forward traced on meta tensors (esrprof.predict, see "
+        "and peak memory from one forward traced on meta tensors (esrprof.prediction, see "
         "docs/prediction.md): each kernel costs the larger of its arithmetic and its memory "
         "traffic at calibrated efficiencies, plus a per-kernel floor; nothing ran on a GPU.",
         "",

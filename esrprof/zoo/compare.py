@@ -45,7 +45,7 @@ class ZooRow:
     complete_macs_g: float
     backend: str
     notes: str
-    prediction: Any = None  # esrprof.predict.Prediction on the NTIRE 2022 protocol, or None
+    prediction: Any = None  # esrprof.prediction.Prediction on the NTIRE 2022 protocol, or None
 
     @property
     def published_memory_mib(self) -> float | None:
@@ -103,7 +103,7 @@ def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)
             predict: bool = True) -> ZooRow:
     """Build one registry model, count it and predict its challenge figures (shapes only)."""
     from esrprof.api import count
-    from esrprof.predict.api import predict_challenge
+    from esrprof.prediction.api import predict_challenge
 
     model = entry.build()
     counts = count(model, tuple(input_shape))

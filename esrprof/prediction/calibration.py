@@ -5,7 +5,7 @@ FLOP/s a kernel reaches), a bandwidth efficiency (share of the datasheet's memor
 and a floor per kernel (launch and host-side dispatch). They were fitted once, by least squares
 on log(predicted / published), to the published Titan Xp runtimes of the nine reference models
 of ``reference_models/`` at the challenge's typical image (1×3×339×510, fp32): see
-:func:`esrprof.predict.fit.fit_calibration`, ``benchmarks/bench_predict.py --fit`` and
+:func:`esrprof.prediction.fit.fit_calibration`, ``benchmarks/bench_predict.py --fit`` and
 docs/prediction.md.
 No model has a constant of its own.
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from esrprof.predict.calibration import Calibration
-from esrprof.predict.gpus import GpuSpec, gpu_spec
-from esrprof.predict.runtime import OpRow, total_seconds
+from esrprof.prediction.calibration import Calibration
+from esrprof.prediction.gpus import GpuSpec, gpu_spec
+from esrprof.prediction.runtime import OpRow, total_seconds
 
 # Bounds of the fit: no kernel beats the datasheet; the floor is a few to ~100 µs.
 BOUNDS = ((0.01, 1.0), (0.01, 1.0), (0.0, 200.0))
@@ -22,7 +22,7 @@ def fit_calibration(
 ) -> Calibration:
     """Least-squares fit of the three constants to measured runtimes, in log space.
 
-    ``rows``: each model's op rows (from :class:`~esrprof.predict.runtime.CostObserver`) at
+    ``rows``: each model's op rows (from :class:`~esrprof.prediction.runtime.CostObserver`) at
     ``input_shape``; ``runtimes_ms``: the measured runtimes on ``gpu`` (same keys).
     """
     from scipy.optimize import least_squares  # heavy: only when fitting

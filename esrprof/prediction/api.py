@@ -13,18 +13,18 @@ from torch import nn
 
 from esrprof.counting.engine import Trace, trace
 from esrprof.errors import UsageError
-from esrprof.predict.calibration import CALIBRATION, Calibration
-from esrprof.predict.gpus import GpuSpec, gpu_spec
-from esrprof.predict.kinds import FLOOR, KINDS
-from esrprof.predict.memory import Liveness, LivenessObserver, replay, weight_sizes
-from esrprof.predict.records import (
+from esrprof.prediction.calibration import CALIBRATION, Calibration
+from esrprof.prediction.gpus import GpuSpec, gpu_spec
+from esrprof.prediction.kinds import FLOOR, KINDS
+from esrprof.prediction.memory import Liveness, LivenessObserver, replay, weight_sizes
+from esrprof.prediction.records import (
     KindTime,
     LayerTime,
     MemoryPrediction,
     Prediction,
     RuntimePrediction,
 )
-from esrprof.predict.runtime import CostObserver, OpRow, op_times
+from esrprof.prediction.runtime import CostObserver, OpRow, op_times
 from esrprof.probe import check_shape, device_dtype, dtype_label
 
 MIB = 1024**2

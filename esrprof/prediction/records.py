@@ -1,6 +1,6 @@
 """The records a prediction returns: plain frozen data with ``to_dict``/``from_dict``.
 
-Kept apart from :mod:`esrprof.predict.api` (which traces models) so that a result file can be
+Kept apart from :mod:`esrprof.prediction.api` (which traces models) so that a result file can be
 read back into these types without loading the engine.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esrprof.errors import ResultFileError
-from esrprof.predict.calibration import Calibration
-from esrprof.predict.gpus import GpuSpec
+from esrprof.prediction.calibration import Calibration
+from esrprof.prediction.gpus import GpuSpec
 
 SCHEMA = 1
 

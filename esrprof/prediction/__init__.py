@@ -1,6 +1,6 @@
 """The challenge's GPU figures predicted from the shape trace, on any machine, without a GPU.
 
-    >>> from esrprof.predict import predict, predict_challenge
+    >>> from esrprof.prediction import predict, predict_challenge
     >>> p = predict_challenge(model)          # NTIRE 2022: Titan Xp, 510x510 and 339x510
     >>> p.memory.peak_allocated_mib, p.runtime.ms, p.runtime.memory_bound_share
 
@@ -10,7 +10,7 @@ CUDA caching allocator (what ``torch.cuda.max_memory_allocated()`` reads), and t
 their arithmetic and traffic, costed on a GPU spec with one documented calibration.
 See docs/prediction.md for the model, its assumptions, its error table and its limits.
 
-Names resolve on first use, so importing this package (or ``esrprof.predict.kinds``) does not
+Names resolve on first use, so importing this package (or ``esrprof.prediction.kinds``) does not
 import torch.
 """
 
@@ -20,11 +20,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from esrprof.predict.api import CHALLENGE_2022, Preset, predict, predict_challenge
-    from esrprof.predict.calibration import CALIBRATION, Calibration
-    from esrprof.predict.gpus import GPUS, GpuSpec, gpu_spec
-    from esrprof.predict.kinds import KINDS
-    from esrprof.predict.records import (
+    from esrprof.prediction.api import CHALLENGE_2022, Preset, predict, predict_challenge
+    from esrprof.prediction.calibration import CALIBRATION, Calibration
+    from esrprof.prediction.gpus import GPUS, GpuSpec, gpu_spec
+    from esrprof.prediction.kinds import KINDS
+    from esrprof.prediction.records import (
         KindTime,
         LayerTime,
         MemoryPrediction,
@@ -34,15 +34,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _LAZY = {
     **dict.fromkeys(("CHALLENGE_2022", "Preset", "predict", "predict_challenge"),
-                    "esrprof.predict.api"),
+                    "esrprof.prediction.api"),
     **dict.fromkeys(("KindTime", "LayerTime", "MemoryPrediction", "Prediction",
-                     "RuntimePrediction"), "esrprof.predict.records"),
-    "CALIBRATION": "esrprof.predict.calibration",
-    "Calibration": "esrprof.predict.calibration",
-    "GPUS": "esrprof.predict.gpus",
-    "GpuSpec": "esrprof.predict.gpus",
-    "gpu_spec": "esrprof.predict.gpus",
-    "KINDS": "esrprof.predict.kinds",
+                     "RuntimePrediction"), "esrprof.prediction.records"),
+    "CALIBRATION": "esrprof.prediction.calibration",
+    "Calibration": "esrprof.prediction.calibration",
+    "GPUS": "esrprof.prediction.gpus",
+    "GpuSpec": "esrprof.prediction.gpus",
+    "gpu_spec": "esrprof.prediction.gpus",
+    "KINDS": "esrprof.prediction.kinds",
 }
 
 __all__ = [
@@ -66,7 +66,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
-        raise AttributeError(f"module 'esrprof.predict' has no attribute {name!r}")
+        raise AttributeError(f"module 'esrprof.prediction' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value

@@ -26,8 +26,8 @@ import torch
 
 from esrprof.counting.engine import Observer
 from esrprof.counting.formulas import classify, op_name
-from esrprof.predict.kinds import DEFAULT_GROUP, GROUP_OF
-from esrprof.predict.memory import tensors_in
+from esrprof.prediction.kinds import DEFAULT_GROUP, GROUP_OF
+from esrprof.prediction.memory import tensors_in
 
 _ARITHMETIC = {"conv": "conv", "linear": "matmul", "matmul": "matmul", "attention": "matmul",
                "custom": "matmul"}
