@@ -703,3 +703,19 @@ def test_baseline_save_refuses_a_folder_before_timing(saved, capsys, tmp_path):
                  "--input-shape", "1,3,16,16", "--samples", "8"]) == 2
     _one_line_error(capsys, "it is a folder")
     assert (folder / "keep.txt").read_text() == "mine"
+
+
+def test_every_door_decides_with_the_same_defaults():
+    from esrprof.cli import build_parser
+    from esrprof.cli.gate import _config
+    from esrprof.pytest_plugin import PluginOptions, gate_config
+
+    args = build_parser().parse_args(["gate", "net.py:Net", "--baseline", "b.json"])
+    assert _config(args) == GateConfig()
+    assert gate_config({}, PluginOptions()) == GateConfig()
+    assert GateConfig().absolute == "info"  # the stored figure never fails a default gate
+    enforced = gate_config({"abs_max_slowdown": 0.1}, PluginOptions())
+    assert enforced.absolute == "check" and enforced.abs_max_slowdown == 0.1
+    args = build_parser().parse_args(["gate", "n.py:Net", "--baseline", "b.json",
+                                      "--abs-max-slowdown", "10%"])
+    assert _config(args).absolute == "check"

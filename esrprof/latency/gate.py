@@ -104,9 +104,6 @@ class CheckSpec:
             raise UsageError(f"check {text!r} is not one of the forms {known}")
         return cls(kind, parse_fraction(value, what=f"check {text!r}"))
 
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.limit:.1%}"
-
 
 def percent(confidence: float) -> str:
     """``0.95`` -> ``95%``, ``0.975`` -> ``97.5%``: the level the interval was taken at."""
@@ -326,6 +323,15 @@ def plan_gate(
     return _Plan(shape, other, "base", notes, same_machine)
 
 
+def _estimate(
+    plan: _Plan, cand_ms: Sequence[float], other_ms: Sequence[float], config: GateConfig
+) -> RatioEstimate:
+    if plan.reference_ratios is not None:
+        return estimate_against_reference(cand_ms, other_ms, plan.reference_ratios,
+                                          confidence=config.confidence, seed=config.seed)
+    return estimate_ratio(cand_ms, other_ms, confidence=config.confidence, seed=config.seed)
+
+
 def _checks(
     plan: _Plan,
     baseline: Baseline,
@@ -388,12 +394,7 @@ def run_gate(
         deadline=deadline,
         names=("candidate", plan.other_name),
     )
-    if plan.reference_ratios is not None:
-        estimate = estimate_against_reference(cand_ms, other_ms, plan.reference_ratios,
-                                              confidence=config.confidence, seed=config.seed)
-    else:
-        estimate = estimate_ratio(cand_ms, other_ms, confidence=config.confidence,
-                                  seed=config.seed)
+    estimate = _estimate(plan, cand_ms, other_ms, config)
     checks, notes = _checks(plan, baseline, estimate, cand_ms, other_ms, config)
     return Verdict(
         model=name or baseline.name,
