@@ -357,7 +357,7 @@ def _benchmark(
 ) -> Any:
     import torch
 
-    from esrprof.latency.sampling import guarded, input_for
+    from esrprof.latency.sampling import guarded, input_for, require_module
     from esrprof.probe import device_dtype, forward_of
     from esrprof.state import preserved
     from esrprof.timing import make_clock
@@ -365,7 +365,7 @@ def _benchmark(
     if not isinstance(rounds, int) or rounds < 1 or warmup_rounds < 0:
         raise TypeError("rounds must be a positive int and warmup_rounds >= 0")
     values = _validate({"input_shape": input_shape})
-    device, dtype = device_dtype(model)
+    device, dtype = device_dtype(require_module(model))
     clock = clock or make_clock(device)
     fn = guarded(forward_of(model, input_for(values["input_shape"], device, dtype)), "the forward")
     timer = _VirtualTimer()

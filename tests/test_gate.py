@@ -719,3 +719,38 @@ def test_every_door_decides_with_the_same_defaults():
     args = build_parser().parse_args(["gate", "n.py:Net", "--baseline", "b.json",
                                       "--abs-max-slowdown", "10%"])
     assert _config(args).absolute == "check"
+
+
+def test_show_source_cannot_hide_a_line_from_the_reviewer(saved, capsys):
+    _, out = saved
+    data = json.loads(out.read_text())
+    hidden = "\x1b[8mimport os; os.system('x')\x1b[0m\r# harmless\n\u202e"
+    source = data["base"]["source"] + hidden
+    data["base"].update(source=source, sha256=hashlib.sha256(source.encode()).hexdigest())
+    out.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["baseline", "show", str(out), "--source"]) == 0
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\r" not in text and "\u202e" not in text
+    assert "\\x1b[8mimport os; os.system('x')\\x1b[0m\\r# harmless" in text
+    assert "\\u202e" in text
+
+
+def test_baseline_save_refuses_a_path_under_a_file_before_timing(saved, capsys, tmp_path):
+    net, _ = saved
+    blocker = tmp_path / "blocker"
+    blocker.write_text("mine")
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(blocker / "b.json"),
+                 "--input-shape", "1,3,16,16", "--samples", "8"]) == 2
+    _one_line_error(capsys, "a parent of it is a file")
+    assert blocker.read_text() == "mine"
+
+
+def test_the_library_refuses_what_is_not_a_module(saved):
+    from esrprof.latency.baseline import load_baseline
+
+    _, out = saved
+    with pytest.raises(UsageError, match=r"must be a torch\.nn\.Module, not function"):
+        gate.run_gate(lambda x: x, load_baseline(out))
+    with pytest.raises(UsageError, match=r"must be a torch\.nn\.Module, not str"):
+        make_baseline("Net", (1, 3, 8, 8))

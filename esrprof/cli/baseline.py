@@ -115,8 +115,7 @@ def run_show(args: argparse.Namespace) -> int:
     text = describe(baseline, args.file)
     if args.source:
         text += "\n" + source_listing(baseline)
-    # a stored source may hold lone surrogates (valid JSON escapes, unprintable as UTF-8)
-    print(text.encode("utf-8", "replace").decode("utf-8"))
+    print(visible(text))
     return 0
 
 
@@ -157,11 +156,26 @@ def describe(b: Any, where: str) -> str:
     return "\n".join(lines)
 
 
+def visible(text: str) -> str:
+    """``text`` with control and invisible format characters (ANSI escapes, carriage returns,
+    bidi overrides) written as escapes: a source under review must not be able to hide a
+    line from the terminal it is read on."""
+    import unicodedata
+
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def source_listing(b: Any) -> str:
-    """The stored source, then what differs from the file it came from (if anything)."""
+    """The stored source, then what differs from the file it came from (if anything); hidden
+    characters are shown as escapes."""
     base = b.base
     state, diff = base.compare_with_file()
-    text = base.source if base.source.endswith("\n") else base.source + "\n"
+    diff = visible(diff)
+    text = visible(base.source if base.source.endswith("\n") else base.source + "\n")
     lines = [f"--- stored source of {base.qualname} (executed by `esrprof gate`) ---", text]
     lines.append({
         "same": f"--- {base.file} is the same as the stored source ---",

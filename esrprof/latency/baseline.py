@@ -43,7 +43,7 @@ from esrprof.errors import (
 )
 from esrprof.files import write_text
 from esrprof.jsonio import dumps, read_json
-from esrprof.latency.sampling import environment_for, fixed_pairs
+from esrprof.latency.sampling import environment_for, fixed_pairs, require_module
 from esrprof.latency.statistics import (
     MIN_PAIRS,
     block_ratios,
@@ -393,6 +393,9 @@ def refuse_existing(path: str | os.PathLike[str], *, force: bool) -> Path:
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a folder")
+    parent = next((p for p in target.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(f"cannot write {target}: a parent of it is a file")
     if os.path.lexists(target) and not force:
         raise UsageError(f"{target} exists; pass --force to overwrite the baseline")
     return target
@@ -496,6 +499,7 @@ def make_baseline(
     reproduce the architecture is never written. The stored samples are ``model``'s, timed
     interleaved with that rebuilt copy, as the gate will time them.
     """
+    require_module(model)
     shape = check_shape(input_shape)
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < MIN_PAIRS:
         raise UsageError(f"samples must be an integer of at least {MIN_PAIRS}")

@@ -28,7 +28,13 @@ from torch import nn
 from esrprof.environment import same_hardware
 from esrprof.errors import ResultFileError, UsageError
 from esrprof.latency.baseline import Baseline, check_compatible
-from esrprof.latency.sampling import Budget, Deadline, environment_for, sample_pairs
+from esrprof.latency.sampling import (
+    Budget,
+    Deadline,
+    environment_for,
+    require_module,
+    sample_pairs,
+)
 from esrprof.latency.statistics import (
     DEFAULT_CONFIDENCE,
     RatioEstimate,
@@ -379,6 +385,7 @@ def run_gate(
     when a model fails.
     """
     deadline = deadline if deadline is not None else Deadline(config.budget.max_seconds)
+    require_module(candidate, "the candidate")
     plan = plan_gate(candidate, baseline, config, base=base, input_shape=input_shape,
                      environment=environment)
     cand_ms, other_ms = sample_pairs(

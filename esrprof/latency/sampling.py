@@ -180,6 +180,14 @@ def _stopped_at_deadline(pairs: _Pairs, budget: Budget) -> tuple[list[float], li
 # ------------------------------------------------------------------------- running models
 
 
+def require_module(model: Any, what: str = "the model") -> nn.Module:
+    """``model`` if it is a torch module; a UsageError line otherwise (not an AttributeError
+    from deep inside the timing)."""
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"{what} must be a torch.nn.Module, not {type(model).__name__}")
+    return model
+
+
 def guarded(fn: Callable[[], Any], what: str) -> Callable[[], Any]:
     """``fn`` with whatever it raises (``sys.exit`` included) turned into a one-line
     ModelError starting with ``what``: user code never decides esrprof's exit code."""
