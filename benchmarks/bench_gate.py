@@ -100,8 +100,47 @@ def gate_once(net: Path, baseline: Path, folder: Path, args: argparse.Namespace)
     }
 
 
+TEST_FILE = """
+from net import Net
+
+
+def test_latency(esrprof_latency):
+    esrprof_latency(Net(), ({shape}), max_slowdown={limit}, baseline="baseline_pytest.json")
+"""
+
+
+def pytest_door(folder: Path, args: argparse.Namespace) -> None:
+    """The README's pytest example in ``folder`` (net.py is written per version)."""
+    limit = float(args.max_slowdown.rstrip("%")) / 100 if args.max_slowdown.endswith("%") \
+        else float(args.max_slowdown)
+    (folder / "test_gate_net.py").write_text(TEST_FILE.format(shape=args.input_shape,
+                                                              limit=limit))
+
+
+def run_pytest(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    # -B: net.py is rewritten per version, possibly within the second a .pyc would keep
+    return subprocess.run([sys.executable, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "test_gate_net.py", *extra], cwd=folder, capture_output=True,
+                          text=True, check=False)
+
+
+def pytest_once(folder: Path, source: Path) -> dict:
+    (folder / "net.py").write_text(source.read_text())
+    started = time.perf_counter()
+    done = run_pytest(folder)
+    wall = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"pytest exited {done.returncode}: {done.stdout[-500:]}")
+    line = next(ln for ln in done.stdout.splitlines() if "test_latency:" in ln)
+    slowdown = float(line.split("test_latency: ")[1].split("%")[0]) / 100
+    return {"exit": done.returncode, "wall_s": wall, "sampling_s": float("nan"),
+            "ratio": 1 + slowdown, "call_ratio": float("nan"), "pairs": 0,
+            "failed": ["ratio"] if done.returncode else [], "abs": None, "abs_over": False}
+
+
 def report(outcomes: dict[str, list[dict]], args: argparse.Namespace) -> None:
-    print(f"\nesrprof gate --max-slowdown {args.max_slowdown} (default decision), input "
+    door = "esrprof gate" if args.door == "cli" else "pytest esrprof_latency"
+    print(f"\n{door} --max-slowdown {args.max_slowdown} (default decision), input "
           f"{args.input_shape}, {args.runs} runs per version, {args.busy} busy process(es)")
     print(f"{'version':18} {'failed':>7} {'by ratio':>8} {'slow-down':>9} {'range':>17} "
           f"{'pairs':>5} {'per-call':>8} {'abs (info)':>10} {'abs over 25%':>12}")
@@ -141,6 +180,9 @@ def main() -> int:
     parser.add_argument("--max-slowdown", default="5%")
     parser.add_argument("--save-under-load", action="store_true",
                         help="save the baseline with the busy processes already running")
+    parser.add_argument("--door", choices=("cli", "pytest"), default="cli",
+                        help="gate through `esrprof gate` (default) or the README's pytest "
+                        "example (the esrprof_latency fixture)")
     parser.add_argument("--extra", nargs="*", default=[], help="more `esrprof gate` options")
     parser.add_argument("--versions", nargs="*", default=DEFAULT_VERSIONS,
                         choices=list(VARIANTS), help="which versions to gate")
@@ -157,19 +199,26 @@ def main() -> int:
         try:
             if args.save_under_load:
                 busy = start_busy(args.busy)
-            saved = esrprof("baseline", "save", f"{files['unchanged']}:Net", "-o",
-                            str(baseline), "--input-shape", args.input_shape)
+            if args.door == "pytest":
+                pytest_door(folder, args)
+                (folder / "net.py").write_text(files["unchanged"].read_text())
+                saved = run_pytest(folder, "--esrprof-save-baselines")
+            else:
+                saved = esrprof("baseline", "save", f"{files['unchanged']}:Net", "-o",
+                                str(baseline), "--input-shape", args.input_shape)
             if saved.returncode != 0:
                 print(saved.stdout, saved.stderr, file=sys.stderr)
                 return 2
-            print(saved.stdout.strip())
+            print(saved.stdout.strip().splitlines()[-1])
             if not busy:
                 busy = start_busy(args.busy)
             outcomes: dict[str, list[dict]] = {label: [] for label in args.versions}
             for run in range(args.runs):
                 shift = run % len(args.versions)
                 for label in args.versions[shift:] + args.versions[:shift]:  # take turns
-                    outcomes[label].append(gate_once(files[label], baseline, folder, args))
+                    outcomes[label].append(
+                        pytest_once(folder, files[label]) if args.door == "pytest"
+                        else gate_once(files[label], baseline, folder, args))
                 print(f"run {run + 1}/{args.runs}: " + ", ".join(
                     f"{label} exit {rows[-1]['exit']} ({rows[-1]['ratio'] - 1:+.1%})"
                     for label, rows in outcomes.items()), flush=True)

@@ -120,9 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "kwargs=..., name=...): defaults for the esrprof_latency fixture",
     )
     # Parse only when asked for: a project that never uses esrprof pays nothing.
-    if config.getoption("esrprof_check", None) or config.getoption(
-        "esrprof_save_baselines", False
-    ):
+    given = ("esrprof_check", "esrprof_save_baselines", "esrprof_max_seconds",
+             "esrprof_max_pairs")
+    if any(config.getoption(name, None) for name in given):
         config.stash[_OPTIONS_KEY] = _parse_options(config)
     config.stash[_REPORT_KEY] = []
 

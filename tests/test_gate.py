@@ -754,3 +754,61 @@ def test_the_library_refuses_what_is_not_a_module(saved):
         gate.run_gate(lambda x: x, load_baseline(out))
     with pytest.raises(UsageError, match=r"must be a torch\.nn\.Module, not str"):
         make_baseline("Net", (1, 3, 8, 8))
+
+
+class Burst(CostClock):
+    """The cost clock, with the candidate 20 % slower for its first ``calls`` clock calls: a
+    burst of load that hit one model during the first batch only."""
+
+    def __init__(self, model, calls, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+        self.calls = calls
+        self.n = 0
+
+    def time_ms(self, fn):
+        self.n += 1
+        if self.n > self.calls:
+            self.model.COST = 2.0
+        return super().time_ms(fn)
+
+
+def test_a_regression_must_show_again_in_a_fresh_batch(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    first_batch_calls = 2 * (5 + 60)  # warm-up and minimum pairs
+    model = _load(path)
+    model.COST = 2.4
+    verdict = gate.run_gate(model, base, clock=Burst(model, first_batch_calls), environment=ENV)
+    assert verdict.first is not None and verdict.first.slowdown == pytest.approx(0.2, abs=0.02)
+    assert verdict.passed and abs(verdict.estimate.slowdown) < 0.03
+    assert any("not confirmed by a second, fresh batch" in n for n in verdict.notes)
+    assert verdict.to_dict()["first_batch"]["pairs"] == 60
+    model.COST = 2.4
+    unconfirmed = gate.run_gate(model, base, GateConfig(confirm=False),
+                                clock=Burst(model, first_batch_calls), environment=ENV)
+    assert not unconfirmed.passed and unconfirmed.first is None
+
+
+def test_a_real_slowdown_is_confirmed(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    slow = _write(model_dir, "net_slower.py", 2.4)
+    verdict = gate.run_gate(_load(slow), base, clock=CostClock(), environment=ENV)
+    assert not verdict.passed and verdict.first is not None
+    assert verdict.estimate.slowdown == pytest.approx(0.2, abs=0.03)
+    assert any("confirmed by a second, fresh batch" in n and "not confirmed" not in n
+               for n in verdict.notes)
+
+
+def test_no_time_left_to_confirm_decides_on_the_first_batch(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    slow = _write(model_dir, "net_slower.py", 2.4)
+    clock = VirtualCostClock(10.0)  # 48 ms per pair: 65 pairs fit in 4 s, 130 do not
+    verdict = gate.run_gate(_load(slow), base, GateConfig(budget=Budget(max_seconds=4.0)),
+                            clock=clock, environment=ENV,
+                            deadline=Deadline(4.0, now=lambda: clock.now_s))
+    assert not verdict.passed and verdict.first is None
+    assert any("did not fit in the time budget" in n for n in verdict.notes)
+    assert clock.now_s <= 4.0

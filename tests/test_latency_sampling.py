@@ -215,3 +215,10 @@ def test_sampling_restores_flags_and_threads_when_the_forward_fails():
 def test_sample_latency_alone():
     times = sampling.sample_latency(Small(), (1, 8, 8, 8), samples=3, warmup=1)
     assert len(times) == 3 and all(t > 0 for t in times)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
+def test_a_broken_clock_is_a_usage_error_not_a_verdict(bad):
+    with pytest.raises(UsageError, match="finite and positive"):
+        interleaved_pairs(Replay(), lambda: bad, lambda: 1.0, limit=0.05,
+                          budget=Budget(min_pairs=8, warmup=0))

@@ -281,6 +281,6 @@ def test_a_stored_source_calling_sys_exit_fails_its_test(project):
 @pytest.mark.parametrize("value", ["nan"])  # inf and negatives: test_latency_sampling
 def test_max_seconds_that_bound_nothing_are_usage_errors(pytester, value):
     pytester.makepyfile("def test_a():\n    pass\n")
-    bad = _run(pytester, "--esrprof-save-baselines", "--esrprof-max-seconds", value)
+    bad = _run(pytester, "--esrprof-max-seconds", value)
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--esrprof-max-seconds*finite number of seconds*"])

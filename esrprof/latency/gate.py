@@ -30,6 +30,7 @@ from esrprof.errors import ResultFileError, UsageError
 from esrprof.latency.baseline import Baseline, check_compatible
 from esrprof.latency.sampling import (
     Budget,
+    BudgetError,
     Deadline,
     environment_for,
     require_module,
@@ -194,6 +195,7 @@ class Verdict:
     candidate_ms: tuple[float, ...] = field(default=(), repr=False)
     base_ms: tuple[float, ...] = field(default=(), repr=False)
     reference: str | None = None  # set when timed against a reference, not the base
+    first: RatioEstimate | None = None  # the batch a confirmation overruled or confirmed
 
     @property
     def passed(self) -> bool:
@@ -235,6 +237,7 @@ class Verdict:
             "candidate_ms": list(self.candidate_ms),
             "base_ms": list(self.base_ms),
             "reference": self.reference,
+            "first_batch": self.first.to_dict() if self.first is not None else None,
         }
 
 
@@ -255,6 +258,7 @@ class GateConfig:
     confidence: float = DEFAULT_CONFIDENCE
     threads: int = 1
     seed: int = 0
+    confirm: bool = True  # a regression must show again in a second, fresh batch of pairs
 
     def __post_init__(self) -> None:
         if self.absolute not in ABSOLUTE_MODES:
@@ -267,7 +271,7 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class GatePlan:
     """What a gate times and against what: the outcome of the checks before any timing."""
 
     shape: tuple[int, ...]
@@ -296,7 +300,7 @@ def plan_gate(
     base: nn.Module | None = None,
     input_shape: Sequence[int] | None = None,
     environment: dict[str, Any] | None = None,
-) -> _Plan:
+) -> GatePlan:
     """Refuse a baseline for another model, shape or (unless allowed) machine; build what the
     candidate is timed against."""
     shape = check_shape(input_shape) if input_shape is not None else baseline.input_shape
@@ -323,23 +327,76 @@ def plan_gate(
             f"timed against the reference {ref.spec}, not the base version: a different "
             "network tracks this one's speed poorly under load (noisier verdict)"
         )
-        return _Plan(shape, ref.build(), f"reference {ref.spec}", notes, same_machine,
+        return GatePlan(shape, ref.build(), f"reference {ref.spec}", notes, same_machine,
                      ref.ratios, ref.spec)
     other = base if base is not None else baseline.build_base()
-    return _Plan(shape, other, "base", notes, same_machine)
+    return GatePlan(shape, other, "base", notes, same_machine)
 
 
-def _estimate(
-    plan: _Plan, cand_ms: Sequence[float], other_ms: Sequence[float], config: GateConfig
-) -> RatioEstimate:
+@dataclass(frozen=True)
+class _Batch:
+    """One run of interleaved pairs and the estimate made from it."""
+
+    cand_ms: list[float]
+    other_ms: list[float]
+    estimate: RatioEstimate
+
+    @property
+    def fastest_pair_s(self) -> float:
+        return min(c + o for c, o in zip(self.cand_ms, self.other_ms)) / 1e3
+
+
+def _measure(
+    candidate: nn.Module, plan: GatePlan, config: GateConfig, clock: Clock | None,
+    deadline: Deadline,
+) -> _Batch:
+    cand_ms, other_ms = sample_pairs(
+        candidate,
+        plan.other,
+        plan.shape,
+        limit=plan.sampling_limit(config.max_slowdown),
+        budget=config.budget,
+        confidence=config.confidence,
+        threads=config.threads,
+        clock=clock,
+        seed=config.seed,
+        deadline=deadline,
+        names=("candidate", plan.other_name),
+    )
     if plan.reference_ratios is not None:
-        return estimate_against_reference(cand_ms, other_ms, plan.reference_ratios,
-                                          confidence=config.confidence, seed=config.seed)
-    return estimate_ratio(cand_ms, other_ms, confidence=config.confidence, seed=config.seed)
+        estimate = estimate_against_reference(cand_ms, other_ms, plan.reference_ratios,
+                                              confidence=config.confidence, seed=config.seed)
+    else:
+        estimate = estimate_ratio(cand_ms, other_ms, confidence=config.confidence,
+                                  seed=config.seed)
+    return _Batch(cand_ms, other_ms, estimate)
+
+
+def _confirm(
+    candidate: nn.Module, plan: GatePlan, config: GateConfig, clock: Clock | None,
+    deadline: Deadline, first: _Batch,
+) -> tuple[_Batch, str]:
+    """The batch to decide on, and a note. A regression is decided on a second, fresh batch:
+    with two busy processes beside it, one gate in 20 of an unchanged model read +19.8 % (a
+    confident interval) in a burst of load that the next batch does not repeat, while a real
+    slow-down shows in every batch. Passing gates cost nothing more."""
+    if not config.confirm or decide_ratio(first.estimate, config.max_slowdown).passed:
+        return first, ""
+    said = f"a first batch read {first.estimate.slowdown:+.1%} over {first.estimate.pairs} pairs"
+    pairs = config.budget.warmup + config.budget.min_pairs
+    if pairs * first.fastest_pair_s > deadline.left():
+        return first, f"{said}; a second batch to confirm it did not fit in the time budget"
+    try:
+        second = _measure(candidate, plan, config, clock, deadline)
+    except BudgetError:
+        return first, f"{said}; a second batch to confirm it did not fit in the time budget"
+    verb = ("confirmed" if not decide_ratio(second.estimate, config.max_slowdown).passed
+            else "not confirmed")
+    return second, f"{said}, {verb} by a second, fresh batch (the figures above)"
 
 
 def _checks(
-    plan: _Plan,
+    plan: GatePlan,
     baseline: Baseline,
     estimate: RatioEstimate,
     cand_ms: Sequence[float],
@@ -388,28 +445,18 @@ def run_gate(
     require_module(candidate, "the candidate")
     plan = plan_gate(candidate, baseline, config, base=base, input_shape=input_shape,
                      environment=environment)
-    cand_ms, other_ms = sample_pairs(
-        candidate,
-        plan.other,
-        plan.shape,
-        limit=plan.sampling_limit(config.max_slowdown),
-        budget=config.budget,
-        confidence=config.confidence,
-        threads=config.threads,
-        clock=clock,
-        seed=config.seed,
-        deadline=deadline,
-        names=("candidate", plan.other_name),
-    )
-    estimate = _estimate(plan, cand_ms, other_ms, config)
-    checks, notes = _checks(plan, baseline, estimate, cand_ms, other_ms, config)
+    first = _measure(candidate, plan, config, clock, deadline)
+    batch, note = _confirm(candidate, plan, config, clock, deadline, first)
+    checks, notes = _checks(plan, baseline, batch.estimate, batch.cand_ms, batch.other_ms,
+                            config)
     return Verdict(
         model=name or baseline.name,
         checks=tuple(checks),
-        estimate=estimate,
-        notes=tuple(notes),
+        estimate=batch.estimate,
+        notes=tuple([*notes, note] if note else notes),
         seconds=deadline.elapsed(),
-        candidate_ms=tuple(cand_ms),
-        base_ms=tuple(other_ms),
+        candidate_ms=tuple(batch.cand_ms),
+        base_ms=tuple(batch.other_ms),
         reference=plan.reference_spec,
+        first=first.estimate if batch is not first else None,
     )

@@ -90,8 +90,12 @@ class Deadline:
         return self.left() <= 0
 
 
-def _too_slow(budget: Budget, pairs: int, pair_s: float, left: float) -> UsageError:
-    return UsageError(
+class BudgetError(UsageError):
+    """The time budget cannot hold the pairs asked for (exit 2, as any usage error)."""
+
+
+def _too_slow(budget: Budget, pairs: int, pair_s: float, left: float) -> BudgetError:
+    return BudgetError(
         f"the time budget cannot hold {budget.min_pairs} pairs: one pair of calls takes at "
         f"least {pair_s:.3g} s, so the {pairs} still needed take ~{pairs * pair_s:.0f} s, "
         f"{max(left, 0):.0f} s of {budget.max_seconds:g} s are left; raise max_seconds, "
@@ -119,6 +123,9 @@ class _Pairs:
         else:
             b = self.clock.time_ms(self.base)
             c = self.clock.time_ms(self.candidate)
+        if not (c > 0 and b > 0 and math.isfinite(c + b)):  # a broken injected clock
+            raise UsageError(f"the clock timed calls at {c!r} and {b!r} ms: latencies must be "
+                             "finite and positive")
         self.fastest_s = min(self.fastest_s, (c + b) / 1e3)
         if keep:
             self.cand.append(c)
