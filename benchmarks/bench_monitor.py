@@ -21,7 +21,7 @@ import time
 import torch
 from torch import nn
 
-from esrprof.gate import estimate_ratio
+from esrprof.latency.statistics import estimate_ratio
 from esrprof.monitor import Monitor
 
 

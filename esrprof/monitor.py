@@ -15,7 +15,6 @@ generator. A step that does not measure costs one increment and one modulo.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +24,9 @@ from typing import Any
 
 from torch import nn
 
-from esrprof.errors import UsageError
+from esrprof.errors import OutputError, UsageError
+from esrprof.jsonio import dumps
+from esrprof.probe import check_shape
 
 _FIELDS = (
     "step",
@@ -89,13 +90,8 @@ class Monitor:
             raise UsageError("repeats must be >= 1 and warmup >= 0")
         if threads is not None and threads < 1:
             raise UsageError("threads must be >= 1")
-        shape = tuple(probe_shape)
-        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
-            from esrprof.errors import InputShapeError
-
-            raise InputShapeError(f"probe_shape {probe_shape!r} must be positive integers")
         self.model = model
-        self.probe_shape = shape
+        self.probe_shape = check_shape(probe_shape)
         self.every = every
         self.repeats = repeats
         self.warmup = warmup
@@ -106,7 +102,6 @@ class Monitor:
         self._writer = _tensorboard_writer(tensorboard)
         self._clock = clock
         self._on_record = on_record
-        self._probe: Any = None
         self.counts: Any = None
         self.count_error: str | None = None
         if count:
@@ -128,41 +123,47 @@ class Monitor:
 
     def measure(self) -> MonitorRecord:
         """Time the probe now, append the record to the log, and return it."""
+        times, memory_mib = self._time_probe()
+        record = self._record(times, memory_mib)
+        self.records.append(record)
+        self._publish(record)
+        return record
+
+    def _time_probe(self) -> tuple[list[float], float | None]:
+        """The latency samples and the peak memory of one measurement (the gate's own sampling:
+        eval mode, inference mode, flags and RNG restored, threads as asked)."""
         import torch
 
-        from esrprof.gate import model_device
-        from esrprof.state import preserved
+        from esrprof.latency.sampling import sample_latency
+        from esrprof.memory import SplitMemory
+        from esrprof.probe import device_dtype
 
-        device = model_device(self.model)
-        if self._probe is None or str(self._probe.device) != device:
-            self._probe = _probe(self.model, self.probe_shape, device)
-        clock = self._clock or _clock(device)
-        fn = _forward(self.model, self._probe)
-        with (
-            _threads(self.threads),
-            preserved(self.model, eval_mode=True),
-            torch.inference_mode(),
-            _PeakMemory(device) as memory,
-        ):
-            for _ in range(self.warmup):
-                clock.time_ms(fn)
-            times = sorted(clock.time_ms(fn) for _ in range(self.repeats))
-        n = self.counts.ntire2022 if self.counts is not None else None
-        record = MonitorRecord(
+        # NVML sampling is off: a probe is too short for it.
+        with SplitMemory(torch.device(device_dtype(self.model)[0]), use_nvml=False) as memory:
+            times = sample_latency(self.model, self.probe_shape, samples=self.repeats,
+                                   warmup=self.warmup, threads=self.threads, clock=self._clock,
+                                   what="the probe forward")
+        key = "max_allocated_mib" if memory.record.get("kind") == "cuda" else "peak_rss_mib"
+        return times, memory.record.get(key)
+
+    def _record(self, times: list[float], memory_mib: float | None) -> MonitorRecord:
+        from statistics import median
+
+        counts = self.counts
+        return MonitorRecord(
             step=self._steps,
             unix_time=time.time(),
-            latency_ms=times[len(times) // 2]
-            if len(times) % 2
-            else (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2,
-            latency_min_ms=times[0],
-            latency_max_ms=times[-1],
+            latency_ms=float(median(times)),
+            latency_min_ms=min(times),
+            latency_max_ms=max(times),
             repeats=self.repeats,
-            memory_mib=memory.mib,
-            params=self.counts.params if self.counts is not None else None,
-            macs=n.macs if n is not None else None,
-            complete_macs=self.counts.complete.macs if self.counts is not None else None,
+            memory_mib=memory_mib,
+            params=counts.params if counts is not None else None,
+            macs=counts.ntire2022.macs if counts is not None else None,
+            complete_macs=counts.complete.macs if counts is not None else None,
         )
-        self.records.append(record)
+
+    def _publish(self, record: MonitorRecord) -> None:
         if self._log is not None:
             self._log.append(record)
         if self._writer is not None:
@@ -172,7 +173,6 @@ class Monitor:
                     self._writer.add_scalar(f"esrprof/{key}", value, record.step)
         if self._on_record is not None:
             self._on_record(record)
-        return record
 
     def close(self) -> None:
         if self._writer is not None and hasattr(self._writer, "flush"):
@@ -196,87 +196,40 @@ class Monitor:
             self.count_error = f"{exc.__class__.__name__}: {exc}"
 
 
-def _probe(model: nn.Module, shape: tuple[int, ...], device: str) -> Any:
-    import torch
-
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    generator = torch.Generator(device="cpu").manual_seed(0)
-    return torch.rand(shape, generator=generator).to(device=device, dtype=dtype)
-
-
-def _forward(model: nn.Module, x: Any) -> Callable[[], Any]:
-    def forward() -> Any:
-        return model(x)
-
-    return forward
-
-
-def _clock(device: str) -> Any:
-    from esrprof.timing import make_clock
-
-    return make_clock(device)
-
-
-class _threads:
-    def __init__(self, n: int | None):
-        self.n = n
-        self._ctx: Any = None
-
-    def __enter__(self) -> None:
-        if self.n is not None:
-            from esrprof.timing import pinned_threads
-
-            self._ctx = pinned_threads(self.n)
-            self._ctx.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._ctx is not None:
-            self._ctx.__exit__(*exc)
-
-
-class _PeakMemory:
-    """Peak CUDA memory allocated during the probe, or the process's peak resident set on CPU
-    (esrprof.memory's readers; NVML sampling is off, a probe is too short for it)."""
-
-    def __init__(self, device: str):
-        import torch
-
-        from esrprof.memory import SplitMemory
-
-        self._split = SplitMemory(torch.device(device), use_nvml=False)
-        self.mib: float | None = None
-
-    def __enter__(self) -> _PeakMemory:
-        self._split.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._split.__exit__(*exc)
-        record = self._split.record
-        key = "max_allocated_mib" if record.get("kind") == "cuda" else "peak_rss_mib"
-        self.mib = record.get(key)
-
-
 class _LogFile:
+    """An append-only log. One open-append-close per record: a crash mid-training keeps every
+    earlier line. ``open(..., "a")`` creates the file with the umask's mode, appends to a file
+    the user already has, and writes through a symlink or a device node without replacing it."""
+
     def __init__(self, path: Path):
         suffix = path.suffix.lower()
         if suffix not in (".jsonl", ".csv"):
             raise UsageError(f"log {path}: use a .jsonl or .csv file")
+        if path.is_dir():
+            raise OutputError(f"cannot write the log {path}: it is a folder")
         self.path = path
         self.csv = suffix == ".csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise OutputError(f"cannot write the log {path}: a parent of it is a file") from None
+        except OSError as exc:
+            raise OutputError(f"cannot write the log {path}: {exc.strerror or exc}") from None
 
     def append(self, record: MonitorRecord) -> None:
         row = record.to_dict()
-        # One open-append-close per record: a crash mid-training keeps every earlier line.
-        with self.path.open("a", encoding="utf-8", newline="") as fh:
-            if self.csv:
-                writer = csv.DictWriter(fh, fieldnames=_FIELDS)
-                if fh.tell() == 0:
-                    writer.writeheader()
-                writer.writerow(row)
-            else:
-                fh.write(json.dumps(row) + "\n")
+        try:
+            with self.path.open("a", encoding="utf-8", newline="") as fh:
+                if self.csv:
+                    writer = csv.DictWriter(fh, fieldnames=_FIELDS)
+                    if fh.tell() == 0:
+                        writer.writeheader()
+                    writer.writerow(row)
+                else:
+                    fh.write(dumps(row, indent=None) + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot append to the log {self.path}: "
+                              f"{exc.strerror or exc}") from None
 
 
 def _tensorboard_writer(target: Any) -> Any:

@@ -31,12 +31,12 @@ _ARGUMENTS = ("baseline", "input_shape", "max_slowdown", "abs_max_slowdown", "kw
 class PluginOptions:
     """Command-line options, parsed once into typed values (bad text stops the run early)."""
 
-    checks: tuple[Any, ...] = ()  # esrprof.gate.CheckSpec, at most one per kind
+    checks: tuple[Any, ...] = ()  # esrprof.latency.gate.CheckSpec, at most one per kind
     save: bool = False
     force: bool = False
     allow_other_hardware: bool = False
-    max_seconds: float = 30.0
-    max_pairs: int = 400
+    max_seconds: float | None = None  # None: the gate's own default, as every door
+    max_pairs: int | None = None
     threads: int = 1
 
     def limit(self, kind: str) -> float | None:
@@ -50,8 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="KIND:LIMIT",
-        help="override a gate limit for every esrprof_latency test: ratio:5%% (per-call ratio "
-        "to the base version) or abs:15%% (absolute, same hardware); repeatable, one per kind",
+        help="override a gate limit for every esrprof_latency test: ratio:5%% (interleaved "
+        "ratio to the base version) or abs:15%% (enforce the absolute comparison with the "
+        "stored figure, same hardware; information only otherwise); one per kind",
     )
     group.addoption(
         "--esrprof-save-baselines",
@@ -66,18 +67,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--esrprof-max-seconds",
-        default="30",
+        default=None,
         metavar="S",
-        help="sampling budget of one gate (default 30)",
+        help="bound on one gate, base rebuild and warm-up included (default 60, as the CLI)",
     )
     group.addoption(
-        "--esrprof-max-pairs", default="400", metavar="N", help="most pairs per gate (400)"
+        "--esrprof-max-pairs", default=None, metavar="N", help="most pairs per gate (600)"
     )
 
 
 def _parse_options(config: pytest.Config) -> PluginOptions:
     from esrprof.errors import UsageError
-    from esrprof.gate import CheckSpec
+    from esrprof.latency.gate import CheckSpec
+    from esrprof.latency.sampling import Budget, positive_seconds
 
     try:
         checks = [CheckSpec.parse(text) for text in config.getoption("esrprof_check") or []]
@@ -86,10 +88,13 @@ def _parse_options(config: pytest.Config) -> PluginOptions:
         if twice:
             # pytest-benchmark silently keeps the last of repeated flags; say so instead.
             raise UsageError(f"--esrprof-check given twice for {', '.join(twice)}")
-        max_seconds = float(config.getoption("esrprof_max_seconds"))
-        max_pairs = int(config.getoption("esrprof_max_pairs"))
-        if max_seconds <= 0 or max_pairs < 10:
-            raise UsageError("--esrprof-max-seconds must be > 0 and --esrprof-max-pairs >= 10")
+        seconds = config.getoption("esrprof_max_seconds")
+        max_seconds = None if seconds is None else positive_seconds(
+            seconds, what="--esrprof-max-seconds")
+        pairs = config.getoption("esrprof_max_pairs")
+        max_pairs = None if pairs is None else int(pairs)
+        if max_pairs is not None and max_pairs < Budget().min_pairs:
+            raise UsageError(f"--esrprof-max-pairs must be at least {Budget().min_pairs}")
     except ValueError as exc:
         raise pytest.UsageError(f"esrprof: {exc}") from None
     except UsageError as exc:
@@ -115,9 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "kwargs=..., name=...): defaults for the esrprof_latency fixture",
     )
     # Parse only when asked for: a project that never uses esrprof pays nothing.
-    if config.getoption("esrprof_check", None) or config.getoption(
-        "esrprof_save_baselines", False
-    ):
+    given = ("esrprof_check", "esrprof_save_baselines", "esrprof_max_seconds",
+             "esrprof_max_pairs")
+    if any(config.getoption(name, None) for name in given):
         config.stash[_OPTIONS_KEY] = _parse_options(config)
     config.stash[_REPORT_KEY] = []
 
@@ -150,20 +155,16 @@ def _marker_problem(mark: pytest.Mark) -> str | None:
 
 def _validate(values: dict[str, Any]) -> dict[str, Any]:
     """Typed values of fixture/marker arguments; raises UsageError on a malformed one."""
-    from esrprof.errors import InputShapeError, UsageError
-    from esrprof.gate import parse_fraction
+    from esrprof.errors import UsageError
+    from esrprof.latency.gate import parse_fraction
+    from esrprof.probe import check_shape
 
     out = dict(values)
     for key in ("max_slowdown", "abs_max_slowdown"):
         if out.get(key) is not None:
             out[key] = parse_fraction(out[key], what=key)
     if out.get("input_shape") is not None:
-        shape = out["input_shape"]
-        if isinstance(shape, (str, bytes)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
-        ):
-            raise InputShapeError(f"input_shape {shape!r} must be a tuple of positive integers")
-        out["input_shape"] = tuple(shape)
+        out["input_shape"] = check_shape(out["input_shape"])
     if out.get("baseline") is not None and not isinstance(out["baseline"], (str, Path)):
         raise UsageError(f"baseline {out['baseline']!r} must be a path")
     if out.get("kwargs") is not None and not isinstance(out["kwargs"], dict):
@@ -182,7 +183,8 @@ def esrprof_clock() -> Any:
 def esrprof_latency(request: pytest.FixtureRequest, esrprof_clock: Any) -> Callable[..., Any]:
     """``esrprof_latency(model, input_shape, max_slowdown=0.05, baseline="b.json")``: time the
     model beside the base version stored in the baseline and fail this test on a regression.
-    Returns the :class:`esrprof.gate.Verdict` (or ``None`` when it just wrote the baseline)."""
+    Returns the :class:`esrprof.latency.gate.Verdict` (or ``None`` when it just wrote the
+    baseline)."""
     config = request.config
     marker = request.node.get_closest_marker(MARKER)
     defaults = dict(marker.kwargs) if marker is not None else {}
@@ -209,41 +211,53 @@ def _gate_in_test(
     given: dict[str, Any],
     clock: Any,
 ) -> Any:
-    from esrprof.errors import EsrprofError
+    from esrprof.errors import EsrprofError, user_code_failed
 
     nodeid = request.node.nodeid
     try:
-        values = _validate(given)
-        options = _options(config)
-        if values.get("baseline") is None:
-            raise EsrprofError("esrprof_latency needs baseline=PATH (argument or marker)")
-        path = Path(values["baseline"])
-        if not path.is_absolute():
-            path = config.rootpath / path
-        if options.save and (options.force or not path.exists()):
-            return _save(config, model, values, path, options, clock)
-        if not path.exists():
-            raise EsrprofError(
-                f"no baseline at {path}; run pytest --esrprof-save-baselines to write it"
-            )
-        verdict = _run(model, values, path, options, clock)
+        verdict = _checked_gate(config, model, given, clock)
+    except SystemExit as exc:  # from the model's code: never a pass, never the session's end
+        pytest.fail(f"esrprof: {nodeid}: {user_code_failed('the model', exc)}", pytrace=False)
     except EsrprofError as exc:
         pytest.fail(f"esrprof: {nodeid}: {exc}", pytrace=False)
+    if verdict is None:
+        return None
     config.stash[_REPORT_KEY].append((nodeid, verdict))
     if not verdict.passed:
         pytest.fail(f"esrprof latency regression in {nodeid}\n{verdict.message()}", pytrace=False)
     return verdict
 
 
-def _save(
-    config: pytest.Config, model: Any, values: dict, path: Path, options: Any, clock: Any
-) -> None:
-    from esrprof.baseline import make_baseline, save_baseline
+def _checked_gate(config: pytest.Config, model: Any, given: dict[str, Any], clock: Any) -> Any:
+    """The verdict, or None after writing a baseline; EsrprofError for anything in the way."""
+    from esrprof.errors import EsrprofError
+
+    values = _validate(given)
+    options = _options(config)
+    if values.get("baseline") is None:
+        raise EsrprofError("esrprof_latency needs baseline=PATH (argument or marker)")
+    path = Path(values["baseline"])
+    if not path.is_absolute():
+        path = config.rootpath / path
+    if options.save and (options.force or not path.exists()):
+        _save(model, values, path, options, clock)
+        config.stash[_REPORT_KEY].append((str(path), None))
+        return None
+    if not path.exists():
+        raise EsrprofError(
+            f"no baseline at {path}; run pytest --esrprof-save-baselines to write it"
+        )
+    return _run(model, values, path, options, clock)
+
+
+def _save(model: Any, values: dict, path: Path, options: PluginOptions, clock: Any) -> None:
     from esrprof.errors import UsageError
+    from esrprof.latency.baseline import make_baseline, refuse_existing, save_baseline
 
     shape = values.get("input_shape")
     if shape is None:
         raise UsageError("esrprof_latency needs an input_shape to write a baseline")
+    refuse_existing(path, force=options.force)
     baseline = make_baseline(
         model,
         shape,
@@ -253,30 +267,47 @@ def _save(
         threads=options.threads,
     )
     save_baseline(baseline, path, force=options.force)
-    config.stash[_REPORT_KEY].append((str(path), None))
-    return None
 
 
-def _run(model: Any, values: dict, path: Path, options: Any, clock: Any) -> Any:
-    from esrprof.baseline import load_baseline
-    from esrprof.gate import DEFAULT_ABS_MAX_SLOWDOWN, DEFAULT_MAX_SLOWDOWN, Budget, run_gate
+def gate_config(values: dict[str, Any], options: PluginOptions) -> Any:
+    """The fixture's GateConfig: the gate's defaults (every door decides alike), with the
+    test's own limits, then the command line's, on top. An absolute limit, given either way,
+    enforces the absolute check; without one it is information."""
+    import dataclasses as dc
 
-    baseline = load_baseline(path)
+    from esrprof.latency.gate import DEFAULT_ABS_MAX_SLOWDOWN, DEFAULT_MAX_SLOWDOWN, GateConfig
+    from esrprof.latency.sampling import Budget
+
     ratio = options.limit("ratio")
     if ratio is None:
         ratio = values.get("max_slowdown", DEFAULT_MAX_SLOWDOWN)
     absolute = options.limit("abs")
     if absolute is None:
-        absolute = values.get("abs_max_slowdown", DEFAULT_ABS_MAX_SLOWDOWN)
+        absolute = values.get("abs_max_slowdown")
+    budget = Budget()
+    if options.max_seconds is not None:
+        budget = dc.replace(budget, max_seconds=options.max_seconds)
+    if options.max_pairs is not None:
+        budget = dc.replace(budget, max_pairs=options.max_pairs)
+    return GateConfig(
+        max_slowdown=ratio,
+        absolute="info" if absolute is None else "check",
+        abs_max_slowdown=DEFAULT_ABS_MAX_SLOWDOWN if absolute is None else absolute,
+        allow_other_hardware=options.allow_other_hardware,
+        budget=budget,
+        threads=options.threads,
+    )
+
+
+def _run(model: Any, values: dict, path: Path, options: PluginOptions, clock: Any) -> Any:
+    from esrprof.latency.baseline import load_baseline
+    from esrprof.latency.gate import run_gate
+
     return run_gate(
         model,
-        baseline,
+        load_baseline(path),
+        gate_config(values, options),
         input_shape=values.get("input_shape"),
-        max_slowdown=ratio,
-        abs_max_slowdown=absolute,
-        allow_other_hardware=options.allow_other_hardware,
-        budget=Budget(max_pairs=options.max_pairs, max_seconds=options.max_seconds),
-        threads=options.threads,
         clock=clock,
         name=values.get("name"),
     )
@@ -326,16 +357,17 @@ def _benchmark(
 ) -> Any:
     import torch
 
-    from esrprof.gate import default_clock, forward_of, model_device, model_dtype, probe_input
+    from esrprof.latency.sampling import guarded, input_for, require_module
+    from esrprof.probe import device_dtype, forward_of
     from esrprof.state import preserved
+    from esrprof.timing import make_clock
 
     if not isinstance(rounds, int) or rounds < 1 or warmup_rounds < 0:
         raise TypeError("rounds must be a positive int and warmup_rounds >= 0")
     values = _validate({"input_shape": input_shape})
-    device = model_device(model)
-    clock = clock or default_clock(device)
-    x = probe_input(values["input_shape"], device, dtype=model_dtype(model))
-    fn = forward_of(model, x)
+    device, dtype = device_dtype(require_module(model))
+    clock = clock or make_clock(device)
+    fn = guarded(forward_of(model, input_for(values["input_shape"], device, dtype)), "the forward")
     timer = _VirtualTimer()
 
     def one_call() -> None:
@@ -346,7 +378,7 @@ def _benchmark(
     benchmark.extra_info["esrprof"] = {
         "clock": getattr(clock, "name", type(clock).__name__),
         "input_shape": list(values["input_shape"]),
-        "device": device,
+        "device": str(device),
     }
     with preserved(model, eval_mode=True), torch.inference_mode():
         benchmark.pedantic(one_call, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
@@ -362,9 +394,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if verdict is None:
             terminalreporter.write_line(f"baseline written: {nodeid}")
             continue
-        e = verdict.estimate
         word = "pass" if verdict.passed else "REGRESSION"
-        terminalreporter.write_line(
-            f"{word:10} {nodeid}: {e.slowdown:+.1%} (95% CI {e.low - 1:+.1%} to "
-            f"{e.high - 1:+.1%}, {e.pairs} pairs)"
-        )
+        terminalreporter.write_line(f"{word:10} {nodeid}: {verdict.summary()}")

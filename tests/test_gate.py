@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import textwrap
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from esrprof import gate
-from esrprof.baseline import make_baseline, save_baseline
 from esrprof.cli import main
 from esrprof.errors import ResultFileError, UsageError
+from esrprof.latency import gate
+from esrprof.latency.baseline import make_baseline, save_baseline
+from esrprof.latency.gate import GateConfig
+from esrprof.latency.sampling import Budget, Deadline
+from esrprof.latency.statistics import RatioEstimate
 
 # ----------------------------------------------------------------------------- statistics
 
@@ -40,42 +42,8 @@ def test_check_spec_parse():
             gate.CheckSpec.parse(bad)
 
 
-def test_bootstrap_is_seeded_and_covers_the_median():
-    rng = np.random.default_rng(1)
-    x = rng.lognormal(0.0, 0.1, size=300)
-    a = gate.bootstrap_median_ci(x, seed=3)
-    assert a == gate.bootstrap_median_ci(x, seed=3)
-    assert a[0] < np.median(x) < a[1]
-    wide = gate.bootstrap_median_ci(x[:30], seed=3)
-    assert wide[1] - wide[0] > a[1] - a[0]
-
-
-def test_estimate_ratio_of_paired_samples():
-    base = [2.0, 4.0, 3.0, 5.0, 2.5] * 10
-    cand = [b * 1.2 for b in base]
-    est = gate.estimate_ratio(cand, base)
-    assert est.ratio == pytest.approx(1.2)
-    assert est.low == pytest.approx(1.2) and est.high == pytest.approx(1.2)
-    assert est.pairs == 50
-    assert est.slowdown == pytest.approx(0.2)
-    with pytest.raises(ValueError):
-        gate.estimate_ratio([1.0], [1.0, 2.0])
-
-
 def _estimate(ratio, low, high):
-    return gate.RatioEstimate(ratio, low, high, 0.95, 100, ratio, ratio, ratio, 1.0)
-
-
-def test_block_ratios_resist_additive_delays():
-    rng = np.random.default_rng(0)
-    base = np.full(400, 2.0)
-    cand = np.full(400, 2.2)  # 10 % slower
-    # another process preempts most calls, both of a pair alike, adding 1-6 ms
-    hit = rng.random(400) < 0.7
-    delay = rng.uniform(1, 6, 400) * hit
-    est = gate.estimate_ratio(cand + delay, base + delay)
-    assert est.median_call_ratio < 1.06  # the plain per-call ratio is pulled towards 1
-    assert est.ratio == pytest.approx(1.1, abs=0.01) and est.low > 1.05
+    return RatioEstimate(ratio, low, high, 0.95, 100, ratio, ratio, ratio, 1.0)
 
 
 def test_decide_ratio_uses_the_interval():
@@ -87,68 +55,6 @@ def test_decide_ratio_uses_the_interval():
 
 
 # -------------------------------------------------------------------------------- sampling
-
-CALLS: list[str] = []
-
-
-class FakeClock:
-    """Calls fn, then reports the cost of whichever model ran, with seeded noise."""
-
-    def __init__(self, costs: dict[str, float], noise: float = 0.02, seed: int = 0):
-        self.costs = costs
-        self.noise = noise
-        self.rng = random.Random(seed)
-        self.name = "fake"
-
-    def time_ms(self, fn):
-        fn()
-        return self.costs[CALLS[-1]] * (1 + self.rng.uniform(-self.noise, self.noise))
-
-
-def test_interleaved_pairs_alternate_order_and_stop_early():
-    order: list[str] = []
-
-    def cand():
-        order.append("c")
-        CALLS.append("c")
-
-    def base():
-        order.append("b")
-        CALLS.append("b")
-
-    clock = FakeClock({"c": 1.3, "b": 1.0})
-    c, b = gate.interleaved_pairs(
-        clock, cand, base, limit=0.05, budget=gate.Budget(min_pairs=10, max_pairs=80, warmup=0)
-    )
-    assert order[:8] == ["c", "b", "b", "c", "c", "b", "b", "c"]
-    assert len(c) == len(b) == 10  # the interval cleared the limit at the first look
-    assert all(x > y for x, y in zip(c, b))
-
-
-def test_interleaved_pairs_take_more_pairs_on_a_close_call():
-    cand_times = iter(([1.0] * 4 + [1.1] * 4) * 100)
-
-    class Alternating:
-        def time_ms(self, fn):
-            return fn()
-
-    # per-block ratios alternate 1.0 and 1.1: the interval always straddles the 5 % limit
-    c, _ = gate.interleaved_pairs(
-        Alternating(),
-        lambda: next(cand_times),
-        lambda: 1.0,
-        limit=0.05,
-        budget=gate.Budget(min_pairs=10, max_pairs=80, warmup=0),
-    )
-    assert len(c) == 80
-
-
-def test_budget_validation():
-    with pytest.raises(UsageError):
-        gate.Budget(min_pairs=6)
-    with pytest.raises(UsageError):
-        gate.Budget(min_pairs=50, max_pairs=10)
-
 
 # ------------------------------------------------------------------------ gate on models
 
@@ -214,11 +120,11 @@ def test_run_gate_passes_unchanged_and_fails_slower_with_fake_clock(model_dir):
     v1 = _write(model_dir, "net_v1.py", 2.0)
     env = {"hardware": "test-cpu"}
     base = make_baseline(_load(v1), (1, 3, 8, 8), clock=CostClock(), environment=env)
-    same = gate.run_gate(_load(v1), base, clock=CostClock(seed=1), hardware="test-cpu")
+    same = gate.run_gate(_load(v1), base, clock=CostClock(seed=1), environment=env)
     assert same.passed and same.exit_code == 0
-    assert [c.name for c in same.checks] == ["ratio", "abs"]
+    assert [(c.name, c.enforced) for c in same.checks] == [("ratio", True), ("abs", False)]
     v2 = _write(model_dir, "net_v2.py", 2.3)  # the same class, 15 % slower
-    slow = gate.run_gate(_load(v2), base, clock=CostClock(seed=2), hardware="test-cpu")
+    slow = gate.run_gate(_load(v2), base, clock=CostClock(seed=2), environment=env)
     assert not slow.passed and slow.exit_code == 1
     assert slow.estimate.ratio == pytest.approx(1.15, abs=0.02)
     assert "REGRESSION" in slow.message() and "+15" in slow.message()
@@ -232,7 +138,7 @@ def test_run_gate_rebuilds_the_base_from_the_stored_source(model_dir):
     assert base.build_base().COST == 2.0
     # (a fresh file name: this process has the first net.py imported already)
     changed = _write(model_dir, "net_changed.py", 3.0)
-    verdict = gate.run_gate(_load(changed), base, clock=CostClock(), hardware="t")
+    verdict = gate.run_gate(_load(changed), base, clock=CostClock(), environment=ENV)
     assert verdict.estimate.ratio == pytest.approx(1.5, abs=0.05)
 
 
@@ -241,9 +147,10 @@ def test_run_gate_on_other_hardware_is_an_error_unless_allowed(model_dir):
     base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment={
         "hardware": "cpu A"})
     with pytest.raises(ResultFileError, match="taken on 'cpu A'"):
-        gate.run_gate(_load(path), base, clock=CostClock(), hardware="cpu B")
+        gate.run_gate(_load(path), base, clock=CostClock(), environment={"hardware": "cpu B"})
     verdict = gate.run_gate(
-        _load(path), base, clock=CostClock(), hardware="cpu B", allow_other_hardware=True
+        _load(path), base, GateConfig(allow_other_hardware=True), clock=CostClock(),
+        environment={"hardware": "cpu B"},
     )
     assert [c.name for c in verdict.checks] == ["ratio"]
     assert any("absolute check skipped" in n for n in verdict.notes)
@@ -254,33 +161,10 @@ def test_run_gate_leaves_models_and_threads_as_they_were(model_dir):
     model = _load(path).train()
     threads = torch.get_num_threads()
     base = make_baseline(model, (1, 3, 8, 8), clock=CostClock(), environment=ENV)
-    gate.run_gate(model, base, clock=CostClock(), hardware="t")
+    gate.run_gate(model, base, clock=CostClock(), environment=ENV)
     assert model.training and all(m.training for m in model.modules())
     assert torch.get_num_threads() == threads
     assert torch.is_grad_enabled()
-
-
-def test_real_clock_gate_detects_a_large_slowdown():
-    class Small(nn.Module):
-        def __init__(self, depth=1):
-            super().__init__()
-            self.body = nn.Sequential(*[nn.Conv2d(8, 8, 3, padding=1) for _ in range(depth)])
-
-        def forward(self, x):
-            return self.body(x)
-
-    base = Small(1)
-    cand = Small(6)
-    x = gate.probe_input((1, 8, 16, 16), "cpu")
-    with torch.inference_mode():
-        c, b = gate.interleaved_pairs(
-            gate.default_clock("cpu"),
-            gate.forward_of(cand, x),
-            gate.forward_of(base, x),
-            limit=0.05,
-            budget=gate.Budget(min_pairs=20, max_pairs=100, warmup=2),
-        )
-    assert gate.estimate_ratio(c, b).ratio > 2
 
 
 # --------------------------------------------------------------------------- the commands
@@ -441,27 +325,9 @@ def test_gate_on_cuda_times_with_events(tmp_path):
     model = _load(net).cuda()
     base = make_baseline(model, (1, 3, 64, 64), samples=10)
     assert base.device.startswith("cuda") and base.hardware
-    verdict = gate.run_gate(model, base, max_slowdown=0.5, abs_max_slowdown=1.0)
+    verdict = gate.run_gate(model, base, GateConfig(max_slowdown=0.5, absolute="check",
+                                                    abs_max_slowdown=1.0))
     assert verdict.passed, verdict.message()
-
-
-def test_interleaved_pairs_stop_at_the_time_budget():
-    ticks = iter(range(10_000))
-
-    class Alternating:
-        def time_ms(self, fn):
-            return fn()
-
-    values = iter(([1.0] * 4 + [1.1] * 4) * 1000)
-    c, _ = gate.interleaved_pairs(
-        Alternating(),
-        lambda: next(values),
-        lambda: 1.0,
-        limit=0.05,
-        budget=gate.Budget(min_pairs=10, max_pairs=1000, max_seconds=15, warmup=0),
-        now=lambda: float(next(ticks)),  # one "second" per look at the clock
-    )
-    assert 10 <= len(c) < 40
 
 
 def test_cli_gate_base_spec_overrides_the_stored_source(saved, capsys):
@@ -501,9 +367,448 @@ def test_cli_gate_against_a_named_reference(tmp_path, capsys):
                  "--reference", "no-such-model"]) == 2
 
 
-def test_estimate_against_reference():
-    base = [2.0] * 40
-    ref = [4.0] * 40
-    stored = gate.block_ratios(base, ref)  # base was half the reference
-    est = gate.estimate_against_reference([2.4] * 40, [4.0] * 40, stored)
-    assert est.ratio == pytest.approx(1.2) and est.low == pytest.approx(1.2)
+# ------------------------------------------------------------- the decision and its budget
+
+
+def test_parse_confidence():
+    assert gate.parse_confidence("90%") == pytest.approx(0.9)
+    assert gate.parse_confidence(0.975) == 0.975
+    for bad in ("100%", "0", "abc", "150%"):
+        with pytest.raises(UsageError):
+            gate.parse_confidence(bad)
+
+
+class ScaledClock(CostClock):
+    """The cost clock, every figure scaled: the whole machine is that much slower today."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def time_ms(self, fn):
+        return super().time_ms(fn) * self.scale
+
+
+def test_the_absolute_check_is_information_unless_asked_for(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    # a busy machine: candidate and base both 60 % slower than when the baseline was saved
+    default = gate.run_gate(_load(path), base, clock=ScaledClock(1.6, seed=1), environment=ENV)
+    assert abs(default.estimate.slowdown) < 0.03
+    absolute = default.checks[1]
+    assert absolute.name == "abs" and not absolute.passed and not absolute.enforced
+    assert absolute.observed == pytest.approx(1.6, abs=0.05)
+    assert default.passed and default.exit_code == 0
+    text = default.message()
+    assert "abs (information, not enforced): +" in text and "the base itself +" in text
+    enforced = gate.run_gate(_load(path), base, GateConfig(absolute="check"),
+                             clock=ScaledClock(1.6, seed=1), environment=ENV)
+    assert not enforced.passed and enforced.exit_code == 1
+    assert "  abs: +" in enforced.message() and "REGRESSION" in enforced.message()
+    off = gate.run_gate(_load(path), base, GateConfig(absolute="off"),
+                        clock=ScaledClock(1.6, seed=1), environment=ENV)
+    assert [c.name for c in off.checks] == ["ratio"]
+
+
+def test_the_printed_interval_follows_the_configured_confidence(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    verdict = gate.run_gate(_load(path), base, GateConfig(confidence=0.9), clock=CostClock(),
+                            environment=ENV)
+    assert verdict.estimate.confidence == 0.9
+    assert "90% CI" in verdict.message() and "95%" not in verdict.message()
+    assert "90% CI" in verdict.summary()
+
+
+class VirtualCostClock(CostClock):
+    """Each call takes the time it reports on a virtual wall clock (a 4096x4096 model of
+    seconds per call, without the wait)."""
+
+    def __init__(self, scale_ms, **kwargs):
+        super().__init__(noise=0.0, **kwargs)
+        self.scale = scale_ms
+        self.now_s = 0.0
+
+    def time_ms(self, fn):
+        ms = super().time_ms(fn) * self.scale
+        self.now_s += ms / 1e3
+        return ms
+
+
+def test_max_seconds_bounds_the_whole_gate(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    clock = VirtualCostClock(1250.0)  # 2.5 s per call
+    config = GateConfig(budget=Budget(max_seconds=5.0))
+    with pytest.raises(UsageError, match="time budget cannot hold 60 pairs"):
+        gate.run_gate(_load(path), base, config, clock=clock, environment=ENV,
+                      deadline=Deadline(5.0, now=lambda: clock.now_s))
+    assert clock.now_s <= 5.0
+
+
+def test_a_gate_stopped_by_its_deadline_says_so(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    clock = VirtualCostClock(10.0)  # 20 ms per call, 40 ms per pair: 1 s holds 25 pairs
+    config = GateConfig(budget=Budget(min_pairs=20, max_seconds=1.0, warmup=0))
+    slow_path = _write(model_dir, "net_slow.py", 2.2)
+    verdict = gate.run_gate(_load(slow_path), base, config, clock=clock, environment=ENV,
+                            deadline=Deadline(1.0, now=lambda: clock.now_s))
+    assert clock.now_s <= 1.0 + 0.05
+    assert verdict.estimate.pairs < 40 and not verdict.passed  # +10 %, noise-free
+
+
+# ----------------------------------------------------------------- user code and bad input
+
+EXITING = """
+import sys
+
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width=8, depth=1):
+        super().__init__()
+        {init}
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+
+    def forward(self, x):
+        {forward}
+        return self.head(x)
+"""
+
+
+def _exiting(tmp_path, name, init="pass", forward="pass"):
+    path = tmp_path / name
+    path.write_text(EXITING.format(init=init, forward=forward))
+    return path
+
+
+def _one_line_error(capsys, *parts):
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("esrprof: error:") and "Traceback" not in err
+    for part in parts:
+        assert part in err, err
+    return captured
+
+
+@pytest.mark.parametrize("code", [0, 7])
+def test_a_candidate_forward_calling_sys_exit_fails_the_gate(saved, capsys, code):
+    net, out = saved
+    bad = _exiting(net.parent, f"net_exit_{code}.py", forward=f"sys.exit({code})")
+    capsys.readouterr()
+    assert _gate(bad, out, "--no-absolute") == 1
+    captured = _one_line_error(capsys, f"candidate's forward called sys.exit({code})")
+    assert "PASS" not in captured.out
+
+
+@pytest.mark.parametrize("where", ["module", "init", "forward"])
+def test_a_baseline_source_calling_sys_exit_fails_the_gate(tmp_path, capsys, where):
+    net = tmp_path / f"net_src_{where}.py"
+    net.write_text(NET_FILE.format(depth=1))
+    out = tmp_path / "base.json"
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(out), "--input-shape",
+                 "1,3,16,16", "--samples", "10"]) == 0
+    data = json.loads(out.read_text())
+    source = data["base"]["source"]
+    if where == "module":
+        source = "import sys\nsys.exit(0)\n" + source
+    elif where == "init":
+        source = source.replace("super().__init__()", "super().__init__()\n        import sys; "
+                                "sys.exit(0)")
+    else:
+        source = source.replace("return self.body", "import sys; sys.exit(0)\n        return "
+                                "self.body")
+    data["base"]["source"] = source
+    data["base"]["sha256"] = hashlib.sha256(source.encode()).hexdigest()  # anyone can do this
+    out.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert _gate(net, out, "--no-absolute") == 1
+    captured = _one_line_error(capsys, "sys.exit(0)")
+    assert "PASS" not in captured.out
+
+
+@pytest.mark.parametrize(("init", "forward"), [("sys.exit(0)", "pass"), ("pass", "sys.exit(0)"),
+                                               ("pass", "sys.exit(7)")])
+def test_baseline_save_of_a_model_calling_sys_exit_is_a_model_error(tmp_path, capsys, init,
+                                                                    forward):
+    net = _exiting(tmp_path, "net_save_exit.py", init=init, forward=forward)
+    out = tmp_path / "b.json"
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(out), "--input-shape",
+                 "1,3,8,8", "--samples", "8"]) == 1
+    _one_line_error(capsys, "sys.exit(")
+    assert not out.exists()
+
+
+def test_a_forward_that_raises_in_gate_sampling_is_one_line(saved, capsys):
+    net, out = saved
+    bad = _exiting(net.parent, "net_raises.py", forward="raise ValueError('shape\\nmismatch')")
+    capsys.readouterr()
+    assert _gate(bad, out) == 1
+    _one_line_error(capsys, "candidate's forward failed: ValueError: shape")
+
+
+def test_a_reference_spec_that_is_not_a_module_class_never_runs(tmp_path, capsys):
+    net = tmp_path / "ref_net.py"
+    net.write_text(NET_FILE.format(depth=1))
+    ref = tmp_path / "calib.py"
+    ref.write_text(NET_FILE.format(depth=2))
+    out = tmp_path / "base.json"
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(out), "--input-shape", "1,3,16,16",
+                 "--samples", "8", "--reference", f"{ref}:Net"]) == 0
+    marker = tmp_path / "pwned"
+    data = json.loads(out.read_text())
+    data["reference"]["spec"] = "os:system"
+    data["reference"]["kwargs"] = {"command": f"touch {marker}"}
+    out.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert _gate(net, out, "--against-reference") == 2
+    _one_line_error(capsys, "os:system is not a torch.nn.Module class")
+    assert not marker.exists()
+
+
+def _deep(n):
+    return "[" * n + "]" * n
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["latency"].update(samples_ms=[1.0] * 9 + [1e999]), "samples_ms[9] = inf"),
+        (lambda d: d["base"].update(source=12345), "base.source must be a string, not int"),
+        (lambda d: d["base"].update(file=["x"]), "base.file must be a string, not list"),
+        (lambda d: d["model"].update(kwargs="width=8"), "model.kwargs must be an object"),
+        (lambda d: d.update(input_shape=[1, 3, True, 16]), "input_shape must be a list of"),
+        (lambda d: d.update(reference={"spec": 5, "ratios": [1.0]}), "reference.spec must be"),
+    ],
+)
+def test_cli_gate_wrong_typed_or_non_finite_baseline_fields_exit_2(saved, capsys, edit, message):
+    net, out = saved
+    data = json.loads(out.read_text())
+    edit(data)
+    out.write_text(json.dumps(data).replace("Infinity", "1e999"))
+    capsys.readouterr()
+    assert _gate(net, out) == 2
+    _one_line_error(capsys, message)
+
+
+def test_cli_gate_deeply_nested_baseline_exit_2(saved, capsys):
+    net, out = saved
+    text = out.read_text()
+    out.write_text(text.replace('"environment": {', f'"deep": {_deep(5000)}, "environment": {{'))
+    capsys.readouterr()
+    assert _gate(net, out) == 2
+    _one_line_error(capsys, "nested too deeply")
+    assert main(["baseline", "show", str(out)]) == 2
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
+def test_cli_gate_refuses_max_seconds_that_bound_nothing(saved, capsys, value):
+    net, out = saved
+    with pytest.raises(SystemExit) as exit_info:
+        _gate(net, out, "--max-seconds", value)
+    assert exit_info.value.code == 2
+    assert "--max-seconds" in capsys.readouterr().err
+
+
+def test_cli_gate_refuses_a_model_too_slow_for_max_seconds(tmp_path, capsys):
+    net = tmp_path / "sleepy.py"
+    net.write_text(NET_FILE.format(depth=1))
+    out = tmp_path / "base.json"
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(out), "--input-shape",
+                 "1,3,16,16", "--samples", "8"]) == 0
+    slow = tmp_path / "sleepy_slow.py"
+    slow.write_text(NET_FILE.format(depth=1).replace(
+        "return self.body", "import time; time.sleep(0.05)\n        return self.body"))
+    capsys.readouterr()
+    assert main(["gate", f"{slow}:Net", "--baseline", str(out), "--max-seconds", "0.3"]) == 2
+    _one_line_error(capsys, "time budget cannot hold 60 pairs")
+
+
+def test_huge_input_shapes_are_one_line(tmp_path, saved, capsys):
+    net, out = saved
+    target = tmp_path / "huge.json"
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(target), "--input-shape",
+                 "1,3,100000,100000", "--samples", "8"]) == 2
+    _one_line_error(capsys, "1x3x100000x100000", "GiB")
+    assert not target.exists()
+    _edit(out, lambda d: d.update(input_shape=[1, 3, 100000, 100000]))
+    assert _gate(net, out) == 2
+    _one_line_error(capsys, "1x3x100000x100000")
+
+
+def test_cli_gate_refuses_an_unusable_device(saved, capsys):
+    net, out = saved
+    assert _gate(net, out, "--device", "nonsense") == 2
+    _one_line_error(capsys, "unknown device 'nonsense'")
+
+
+def test_cli_gate_verdict_json_honours_the_umask_and_refuses_a_folder(saved, capsys, tmp_path):
+    import os
+
+    net, out = saved
+    verdict = tmp_path / "verdict.json"
+    old = os.umask(0o027)
+    try:
+        assert _gate(net, out, "--max-slowdown", "60%", "--json", str(verdict)) == 0
+    finally:
+        os.umask(old)
+    assert verdict.stat().st_mode & 0o777 == 0o640
+    assert json.loads(verdict.read_text())["passed"] is True
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    capsys.readouterr()
+    assert _gate(net, out, "--max-slowdown", "60%", "--json", str(folder)) == 2
+    _one_line_error(capsys, "it is a folder")
+    assert folder.is_dir()
+
+
+# ----------------------------------------------------------------- baseline show and save
+
+
+def test_baseline_show_says_a_baseline_is_code(saved, capsys):
+    _, out = saved
+    capsys.readouterr()
+    assert main(["baseline", "show", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "a baseline is code" in text and "review" in text
+    assert "thread" in text and "threads)" not in text.split("hardware:")[1].splitlines()[0]
+
+
+def test_baseline_show_source_prints_the_source_and_its_diff(saved, capsys):
+    net, out = saved
+    capsys.readouterr()
+    assert main(["baseline", "show", str(out), "--source"]) == 0
+    text = capsys.readouterr().out
+    assert "class Net(nn.Module):" in text and "is the same as the stored source" in text
+    net.write_text(NET_FILE.format(depth=3))
+    assert main(["baseline", "show", str(out), "--source"]) == 0
+    text = capsys.readouterr().out
+    assert "--- diff: stored source" in text
+    assert "-    def __init__(self, width=8, depth=1):" in text
+    assert "+    def __init__(self, width=8, depth=3):" in text
+    net.unlink()
+    assert main(["baseline", "show", str(out), "--source"]) == 0
+    assert "does not exist here: no diff" in capsys.readouterr().out
+
+
+def test_baseline_save_refuses_a_folder_before_timing(saved, capsys, tmp_path):
+    net, _ = saved
+    folder = tmp_path / "out_folder"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(folder), "--force",
+                 "--input-shape", "1,3,16,16", "--samples", "8"]) == 2
+    _one_line_error(capsys, "it is a folder")
+    assert (folder / "keep.txt").read_text() == "mine"
+
+
+def test_every_door_decides_with_the_same_defaults():
+    from esrprof.cli import build_parser
+    from esrprof.cli.gate import _config
+    from esrprof.pytest_plugin import PluginOptions, gate_config
+
+    args = build_parser().parse_args(["gate", "net.py:Net", "--baseline", "b.json"])
+    assert _config(args) == GateConfig()
+    assert gate_config({}, PluginOptions()) == GateConfig()
+    assert GateConfig().absolute == "info"  # the stored figure never fails a default gate
+    enforced = gate_config({"abs_max_slowdown": 0.1}, PluginOptions())
+    assert enforced.absolute == "check" and enforced.abs_max_slowdown == 0.1
+    args = build_parser().parse_args(["gate", "n.py:Net", "--baseline", "b.json",
+                                      "--abs-max-slowdown", "10%"])
+    assert _config(args).absolute == "check"
+
+
+def test_show_source_cannot_hide_a_line_from_the_reviewer(saved, capsys):
+    _, out = saved
+    data = json.loads(out.read_text())
+    hidden = "\x1b[8mimport os; os.system('x')\x1b[0m\r# harmless\n\u202e"
+    source = data["base"]["source"] + hidden
+    data["base"].update(source=source, sha256=hashlib.sha256(source.encode()).hexdigest())
+    out.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["baseline", "show", str(out), "--source"]) == 0
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\r" not in text and "\u202e" not in text
+    assert "\\x1b[8mimport os; os.system('x')\\x1b[0m\\r# harmless" in text
+    assert "\\u202e" in text
+
+
+def test_baseline_save_refuses_a_path_under_a_file_before_timing(saved, capsys, tmp_path):
+    net, _ = saved
+    blocker = tmp_path / "blocker"
+    blocker.write_text("mine")
+    assert main(["baseline", "save", f"{net}:Net", "-o", str(blocker / "b.json"),
+                 "--input-shape", "1,3,16,16", "--samples", "8"]) == 2
+    _one_line_error(capsys, "a parent of it is a file")
+    assert blocker.read_text() == "mine"
+
+
+def test_the_library_refuses_what_is_not_a_module(saved):
+    from esrprof.latency.baseline import load_baseline
+
+    _, out = saved
+    with pytest.raises(UsageError, match=r"must be a torch\.nn\.Module, not function"):
+        gate.run_gate(lambda x: x, load_baseline(out))
+    with pytest.raises(UsageError, match=r"must be a torch\.nn\.Module, not str"):
+        make_baseline("Net", (1, 3, 8, 8))
+
+
+class Burst(CostClock):
+    """The cost clock, with the candidate 20 % slower for its first ``calls`` clock calls: a
+    burst of load that hit one model during the first batch only."""
+
+    def __init__(self, model, calls, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+        self.calls = calls
+        self.n = 0
+
+    def time_ms(self, fn):
+        self.n += 1
+        if self.n > self.calls:
+            self.model.COST = 2.0
+        return super().time_ms(fn)
+
+
+def test_a_regression_must_show_again_in_a_fresh_batch(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    first_batch_calls = 2 * (5 + 60)  # warm-up and minimum pairs
+    model = _load(path)
+    model.COST = 2.4
+    verdict = gate.run_gate(model, base, clock=Burst(model, first_batch_calls), environment=ENV)
+    assert verdict.first is not None and verdict.first.slowdown == pytest.approx(0.2, abs=0.02)
+    assert verdict.passed and abs(verdict.estimate.slowdown) < 0.03
+    assert any("not confirmed by a second, fresh batch" in n for n in verdict.notes)
+    assert verdict.to_dict()["first_batch"]["pairs"] == 60
+    model.COST = 2.4
+    unconfirmed = gate.run_gate(model, base, GateConfig(confirm=False),
+                                clock=Burst(model, first_batch_calls), environment=ENV)
+    assert not unconfirmed.passed and unconfirmed.first is None
+
+
+def test_a_real_slowdown_is_confirmed(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    slow = _write(model_dir, "net_slower.py", 2.4)
+    verdict = gate.run_gate(_load(slow), base, clock=CostClock(), environment=ENV)
+    assert not verdict.passed and verdict.first is not None
+    assert verdict.estimate.slowdown == pytest.approx(0.2, abs=0.03)
+    assert any("confirmed by a second, fresh batch" in n and "not confirmed" not in n
+               for n in verdict.notes)
+
+
+def test_no_time_left_to_confirm_decides_on_the_first_batch(model_dir):
+    path = _write(model_dir, "net.py", 2.0)
+    base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
+    slow = _write(model_dir, "net_slower.py", 2.4)
+    clock = VirtualCostClock(10.0)  # 48 ms per pair: 65 pairs fit in 4 s, 130 do not
+    verdict = gate.run_gate(_load(slow), base, GateConfig(budget=Budget(max_seconds=4.0)),
+                            clock=clock, environment=ENV,
+                            deadline=Deadline(4.0, now=lambda: clock.now_s))
+    assert not verdict.passed and verdict.first is None
+    assert any("did not fit in the time budget" in n for n in verdict.notes)
+    assert clock.now_s <= 4.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -28,7 +29,9 @@ class Net(nn.Module):
 """
 
 # A deterministic clock: what the called model's COST says, with seeded noise.
+# ESRPROF_TEST_SCALE makes the whole machine that much slower (a busy day).
 CONFTEST = """
+import os
 import random
 
 import pytest
@@ -41,10 +44,11 @@ class CostClock:
 
     def __init__(self):
         self.rng = random.Random(0)
+        self.scale = float(os.environ.get("ESRPROF_TEST_SCALE", "1"))
 
     def time_ms(self, fn):
         fn()
-        return fake_costs.CALLS[-1] * (1 + self.rng.uniform(-0.03, 0.03))
+        return fake_costs.CALLS[-1] * self.scale * (1 + self.rng.uniform(-0.03, 0.03))
 
 
 @pytest.fixture
@@ -156,7 +160,7 @@ def test_bad_marker_arguments_fail_that_test(pytester):
         [
             "*unknown argument max_slowdow*",
             "*max_slowdown '5' is ambiguous*",
-            "*input_shape '1,3,8,8' must be a tuple*",
+            "*input shape must be a sequence of integers, got '1,3,8,8'*",
         ]
     )
 
@@ -213,3 +217,70 @@ def test_benchmark_integration_compare_fail_uses_our_clock(project):
     )
     assert compared.ret != 0
     compared.stderr.fnmatch_lines(["*Field 'median' has failed PercentageRegressionCheck: 50.0*"])
+
+
+def test_a_busy_machine_does_not_fail_the_default_decision(project, monkeypatch):
+    # README's example, after --esrprof-save-baselines, on a machine 60 % slower than the day
+    # the baseline was saved: the interleaved ratio is ~1, the absolute figure is information
+    _run(project, "--esrprof-save-baselines").assert_outcomes(passed=3)
+    monkeypatch.setenv("ESRPROF_TEST_SCALE", "1.6")
+    busy = _run(project)
+    busy.assert_outcomes(passed=3)
+    busy.stdout.fnmatch_lines(["pass*test_latency*95% CI*"])
+    enforced = _run(project, "--esrprof-check", "abs:25%")
+    enforced.assert_outcomes(passed=1, failed=2)
+    enforced.stdout.fnmatch_lines(["*abs: +*limit +25.0% -> REGRESSION*"])
+
+
+EXITS = """
+import sys
+
+from torch import nn
+
+import fake_costs
+
+
+class Net(nn.Module):
+    COST = 2.0
+
+    def __init__(self, width=4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+
+    def forward(self, x):
+        fake_costs.CALLS.append(self.COST)
+        if {exit}:
+            sys.exit({code})
+        return self.conv(x)
+"""
+
+
+@pytest.mark.parametrize("code", [0])  # exit 0: the one that read as success
+def test_a_model_calling_sys_exit_fails_its_test_with_one_line(project, code):
+    _run(project, "--esrprof-save-baselines").assert_outcomes(passed=3)
+    project.makepyfile(mynet=EXITS.format(exit="len(fake_costs.CALLS) > 3", code=code))
+    result = _run(project)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([f"*esrprof: test_model.py::test_latency: the candidate's "
+                                 f"forward called sys.exit({code})*"])
+    assert "Traceback" not in result.stdout.str() and result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_stored_source_calling_sys_exit_fails_its_test(project):
+    _run(project, "--esrprof-save-baselines").assert_outcomes(passed=3)
+    path = project.path / "baselines" / "net.json"
+    data = json.loads(path.read_text())
+    source = "import sys\nsys.exit(0)\n" + data["base"]["source"]
+    data["base"].update(source=source, sha256=hashlib.sha256(source.encode()).hexdigest())
+    path.write_text(json.dumps(data))
+    result = _run(project)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*importing the baseline's copy of*called sys.exit(0)*"])
+
+
+@pytest.mark.parametrize("value", ["nan"])  # inf and negatives: test_latency_sampling
+def test_max_seconds_that_bound_nothing_are_usage_errors(pytester, value):
+    pytester.makepyfile("def test_a():\n    pass\n")
+    bad = _run(pytester, "--esrprof-max-seconds", value)
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--esrprof-max-seconds*finite number of seconds*"])

@@ -1,9 +1,13 @@
-"""``esrprof baseline save SPEC -o FILE``: record the base version a latency gate compares with."""
+"""``esrprof baseline save SPEC -o FILE`` / ``show FILE [--source]``: the base version a latency
+gate compares with. A baseline is code (the gate executes its stored source); ``show`` says so
+and ``show --source`` prints that source, with its diff against the file it came from."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from esrprof.cli._common import add_command, add_model_arguments, parse_shape
@@ -26,7 +30,7 @@ def register(sub: Any) -> None:
     save.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="baseline file to write (refuses to overwrite without --force)")
     save.add_argument("--samples", type=int, default=100,
-                      help="absolute latency samples to store (default 100)")
+                      help="latency samples to store (default 100)")
     save.add_argument("--threads", type=int, default=1,
                       help="intra-op threads while timing (default 1, as the gate)")
     save.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
@@ -36,8 +40,12 @@ def register(sub: Any) -> None:
                       help="also time a reference network (e.g. imdn) beside the model, for "
                       "`esrprof gate --against-reference` (noisier than the default)")
     save.set_defaults(func=run_save)
-    show = add_command(actions, "show", help="print what a baseline holds")
+    show = add_command(actions, "show", help="print what a baseline holds (it is code: review "
+                       "it like code)")
     show.add_argument("file", help="baseline file")
+    show.add_argument("--source", action="store_true",
+                      help="print the stored source the gate executes, and its diff against "
+                      "the file it came from when that file differs")
     show.set_defaults(func=run_show)
     p.set_defaults(func=lambda args: _missing_action(p))
 
@@ -47,26 +55,47 @@ def _missing_action(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def run_save(args: argparse.Namespace) -> int:
-    from pathlib import Path
+@contextmanager
+def user_code_guard() -> Iterator[None]:
+    """esrprof raises no SystemExit once the arguments are parsed: one escaping a command came
+    from the user's code (a module, constructor or forward), and must not set the exit code."""
+    from esrprof.errors import user_code_failed
 
-    from esrprof.baseline import make_baseline, save_baseline
+    try:
+        yield
+    except SystemExit as exc:
+        raise user_code_failed("the model's code", exc) from exc
+
+
+def device_model(model: Any, device: str) -> Any:
+    """The user's model on ``device``; an unusable device is one usage line."""
+    from esrprof.latency.sampling import guarded, usable_device
+
+    target = usable_device(device)
+    return guarded(lambda: model.to(target), f"moving the model to {target}")()
+
+
+def run_save(args: argparse.Namespace) -> int:
+    with user_code_guard():
+        return _save(args)
+
+
+def _save(args: argparse.Namespace) -> int:
     from esrprof.errors import UsageError
-    from esrprof.loading import load_model, parse_kwargs, resolve
+    from esrprof.latency.baseline import make_baseline, refuse_existing, save_baseline
+    from esrprof.loading import load_model, parse_kwargs
 
     if args.samples < 8 or args.threads < 1:
         raise UsageError("--samples must be at least 8 and --threads at least 1")
     shape = parse_shape(args.input_shape)
     kwargs = parse_kwargs(args.kwargs)
-    if Path(args.output).exists() and not args.force:  # fail before minutes of timing
-        raise UsageError(f"{args.output} exists; pass --force to overwrite the baseline")
+    refuse_existing(args.output, force=args.force)  # fail before minutes of timing
     loaded = load_model(args.spec, kwargs, args.weights, allow_pickle=args.allow_pickle,
                         name=args.name)
-    model = loaded.model.to(args.device)
+    model = device_model(loaded.model, args.device)
     baseline = make_baseline(
         model,
         shape,
-        factory=resolve(args.spec),
         kwargs=kwargs,
         spec=args.spec,
         name=loaded.info.name,
@@ -75,25 +104,83 @@ def run_save(args: argparse.Namespace) -> int:
         reference=args.reference,
     )
     path = save_baseline(baseline, args.output, force=args.force)
-    print(_describe(baseline, str(path)))
+    print(describe(baseline, str(path)))
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from esrprof.baseline import load_baseline
+    from esrprof.latency.baseline import load_baseline
 
-    print(_describe(load_baseline(args.file), args.file))
+    baseline = load_baseline(args.file)
+    text = describe(baseline, args.file)
+    if args.source:
+        text += "\n" + source_listing(baseline)
+    print(visible(text))
     return 0
 
 
-def _describe(b: Any, where: str) -> str:
-    shape = "x".join(map(str, b.input_shape))
-    rev = f", git {b.base.git_revision[:12]}" if b.base.git_revision else ""
-    return (
-        f"baseline {where}: {b.name} ({b.class_name}) at {shape} on {b.device}\n"
+def threads_text(n: Any) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def hardware_text(environment: dict[str, Any]) -> str:
+    """The machine a baseline was timed on, said the way ``--run`` says it ("1 thread")."""
+    if environment.get("gpu_name"):
+        return str(environment["gpu_name"])
+    cpu, threads = environment.get("cpu_model"), environment.get("threads")
+    if cpu and isinstance(threads, int):
+        return f"{cpu}, {threads_text(threads)}"
+    return str(environment.get("hardware"))
+
+
+def describe(b: Any, where: str) -> str:
+    from esrprof.latency.baseline import REVIEW_NOTE, shape_text
+
+    base = b.base
+    if base.git_revision:
+        state = {True: ", with uncommitted changes", False: ""}.get(base.git_dirty, "")
+        origin = f"git {base.git_revision[:12]}{state}"
+    else:
+        origin = "not tracked by git"
+    lines = [
+        f"baseline {where}: {b.name} ({b.class_name}) at {shape_text(b.input_shape)} "
+        f"on {b.device}",
         f"  latency: median {b.median_ms:.3f} ms, fast end {b.fast_end_ms:.3f} ms "
-        f"over {len(b.samples_ms)} samples\n"
-        f"  hardware: {b.hardware}\n"
-        f"  base source: {b.base.file} (sha256 {b.base.sha256[:12]}{rev})"
-        + (f"\n  reference: {b.reference.spec}" if b.reference is not None else "")
+        f"over {len(b.samples_ms)} samples",
+        f"  hardware: {hardware_text(b.environment)}",
+        f"  base source: {base.file} ({origin}; sha256 {base.sha256[:12]})",
+    ]
+    if b.reference is not None:
+        lines.append(f"  reference: {b.reference.spec}")
+    lines.append(f"  note: {REVIEW_NOTE} (`esrprof baseline show {where} --source`)")
+    return "\n".join(lines)
+
+
+def visible(text: str) -> str:
+    """``text`` with control and invisible format characters (ANSI escapes, carriage returns,
+    bidi overrides) written as escapes: a source under review must not be able to hide a
+    line from the terminal it is read on."""
+    import unicodedata
+
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
     )
+
+
+def source_listing(b: Any) -> str:
+    """The stored source, then what differs from the file it came from (if anything); hidden
+    characters are shown as escapes."""
+    base = b.base
+    state, diff = base.compare_with_file()
+    diff = visible(diff)
+    text = visible(base.source if base.source.endswith("\n") else base.source + "\n")
+    lines = [f"--- stored source of {base.qualname} (executed by `esrprof gate`) ---", text]
+    lines.append({
+        "same": f"--- {base.file} is the same as the stored source ---",
+        "missing": f"--- {base.file} does not exist here: no diff ---",
+        "unreadable": f"--- {base.file} cannot be read: no diff ---",
+        "differs": f"--- diff: stored source -> {base.file} now ---\n{diff}".rstrip("\n"),
+    }[state])
+    return "\n".join(lines)
