@@ -32,7 +32,7 @@ import time
 import torch
 from torch import nn
 
-from esrprof.run import RunConfig, _to_input, measure, open_images
+from esrprof.run import RunConfig, measure, open_images, to_input
 from esrprof.timing import make_clock, pinned_threads
 
 PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
@@ -113,7 +113,7 @@ def main() -> None:
     def hand_pass() -> float:
         total = 0
         for lr in lrs:
-            xi = _to_input(lr, cfg, 1, torch.device("cpu"))
+            xi = to_input(lr, cfg, 1, torch.device("cpu"))
             start = time.perf_counter_ns()
             y = model(xi)
             total += time.perf_counter_ns() - start

@@ -97,12 +97,22 @@ def collect(device: str | torch.device = "cpu", dtype: str = "fp32", **extras: A
     else:
         env["gpu_name"] = None
         env["driver"] = None
-        env["hardware"] = f"{env['cpu_model']} ({threads} threads)"
+        env["hardware"] = f"{env['cpu_model']} ({threads_text(threads)})"
     env.update(extras)
     return env
+
+
+def threads_text(n: Any) -> str:
+    """``1 thread``, ``2 threads``: how every door says it."""
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def _machine(hardware: Any) -> str:
+    # records written before the plural was fixed say "(1 threads)": the same machine
+    return str(hardware).replace("(1 threads)", "(1 thread)")
 
 
 def same_hardware(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two environment records come from the same kind of machine (the one comparison
     the report and the gate make; an unknown machine equals none)."""
-    return bool(a.get("hardware")) and a.get("hardware") == b.get("hardware")
+    return bool(a.get("hardware")) and _machine(a.get("hardware")) == _machine(b.get("hardware"))

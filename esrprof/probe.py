@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from esrprof.errors import InputShapeError
+from esrprof.errors import InputShapeError, UsageError
 
 DTYPE_LABELS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
@@ -56,6 +56,25 @@ def device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
             dtype = t.dtype
             break
     return device or torch.device("cpu"), dtype or torch.float32
+
+
+def usable_device(text: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` (or ``auto``: cuda when there is one) when this machine has
+    it; a UsageError line (exit 2) otherwise."""
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"unknown device {text!r} (cpu, cuda, cuda:1)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {text}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"device {text}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise UsageError(f"device {text}: only cpu and cuda are supported")
+    return device
 
 
 def dtype_label(dtype: torch.dtype) -> str:

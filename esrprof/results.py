@@ -384,9 +384,3 @@ def check_schema(data: Any, source: str) -> None:
 
 def load_result(path: str | os.PathLike[str]) -> Result:
     return Result.from_dict(jsonio.read_json(path), source=str(path))
-
-
-# Kept for the modules that still import them from here (baseline, the zoo and gate commands);
-# jsonio and files are where they live.
-read_json = jsonio.read_json
-atomic_write_text = files.write_text

@@ -46,3 +46,12 @@ def test_same_hardware():
     assert same_hardware(a, dict(a))
     assert not same_hardware(a, {"hardware": "NVIDIA A100"})
     assert not same_hardware({}, {})
+
+
+def test_thread_counts_read_alike_everywhere_and_old_records_still_match():
+    from esrprof.environment import threads_text
+
+    assert threads_text(1) == "1 thread" and threads_text(2) == "2 threads"
+    old = {"hardware": "Intel Xeon (1 threads)"}
+    assert same_hardware(old, {"hardware": "Intel Xeon (1 thread)"})
+    assert not same_hardware(old, {"hardware": "Intel Xeon (2 threads)"})

@@ -13,6 +13,7 @@ from esrprof.errors import InputShapeError, ModelError, UsageError
 from esrprof.latency import sampling
 from esrprof.latency.sampling import Budget, Deadline, interleaved_pairs
 from esrprof.latency.statistics import estimate_ratio
+from esrprof.probe import usable_device
 
 
 class Replay:
@@ -179,8 +180,8 @@ def test_free_bytes_reads_this_machine():
                                   "meta"])
 def test_unusable_devices_are_usage_errors(text):
     with pytest.raises(UsageError):
-        sampling.usable_device(text)
-    assert sampling.usable_device("cpu") == torch.device("cpu")
+        usable_device(text)
+    assert usable_device("cpu") == torch.device("cpu")
 
 
 class Small(nn.Module):

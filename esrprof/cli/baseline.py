@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from esrprof.cli._common import add_command, add_model_arguments, parse_shape
@@ -55,29 +53,18 @@ def _missing_action(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-@contextmanager
-def user_code_guard() -> Iterator[None]:
-    """esrprof raises no SystemExit once the arguments are parsed: one escaping a command came
-    from the user's code (a module, constructor or forward), and must not set the exit code."""
-    from esrprof.errors import user_code_failed
-
-    try:
-        yield
-    except SystemExit as exc:
-        raise user_code_failed("the model's code", exc) from exc
-
-
 def device_model(model: Any, device: str) -> Any:
     """The user's model on ``device``; an unusable device is one usage line."""
-    from esrprof.latency.sampling import guarded, usable_device
+    from esrprof.latency.sampling import guarded
+    from esrprof.probe import usable_device
 
     target = usable_device(device)
     return guarded(lambda: model.to(target), f"moving the model to {target}")()
 
 
 def run_save(args: argparse.Namespace) -> int:
-    with user_code_guard():
-        return _save(args)
+    # a sys.exit from the user's code is turned into a model error by esrprof.cli.main
+    return _save(args)
 
 
 def _save(args: argparse.Namespace) -> int:
@@ -119,12 +106,10 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def threads_text(n: Any) -> str:
-    return f"{n} thread" if n == 1 else f"{n} threads"
-
-
 def hardware_text(environment: dict[str, Any]) -> str:
     """The machine a baseline was timed on, said the way ``--run`` says it ("1 thread")."""
+    from esrprof.environment import threads_text
+
     if environment.get("gpu_name"):
         return str(environment["gpu_name"])
     cpu, threads = environment.get("cpu_model"), environment.get("threads")

@@ -127,12 +127,11 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esrprof.cli.baseline import user_code_guard
     from esrprof.latency.sampling import Deadline
 
-    deadline = Deadline(args.max_seconds)  # the bound holds from here, loading included
-    with user_code_guard():
-        return _run(args, deadline)
+    # the bound holds from here, loading included; a sys.exit from the user's code is turned
+    # into a model error by esrprof.cli.main
+    return _run(args, Deadline(args.max_seconds))
 
 
 def _run(args: argparse.Namespace, deadline: Any) -> int:

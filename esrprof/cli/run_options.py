@@ -182,7 +182,9 @@ def render_run(blocks: dict[str, Any]) -> str:
     head = (f"Run on {cfg.get('device_resolved', runtime.get('device', '?'))}, "
             f"{runtime.get('dtype', cfg.get('dtype', '?'))}, {runtime.get('clock', '?')} clock")
     if cfg.get("threads_used"):
-        head += f", {cfg['threads_used']} threads"
+        from esrprof.environment import threads_text
+
+        head += f", {threads_text(cfg['threads_used'])}"
     head += f"; best of {runtime.get('trials', '?')} trial(s), {cfg.get('warmup', '?')} warm-up"
     if cfg.get("tile"):
         head += f"; tiles {cfg['tile']} (+{cfg.get('tile_overlap')})"

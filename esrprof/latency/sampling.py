@@ -29,7 +29,13 @@ from esrprof.errors import (
     user_code_failed,
 )
 from esrprof.latency.statistics import DEFAULT_CONFIDENCE, MIN_PAIRS, estimate_ratio
-from esrprof.probe import check_shape, device_dtype, dtype_label, forward_of, probe_input
+from esrprof.probe import (
+    check_shape,
+    device_dtype,
+    dtype_label,
+    forward_of,
+    probe_input,
+)
 from esrprof.state import preserved
 from esrprof.timing import Clock, make_clock, pinned_threads
 
@@ -245,22 +251,6 @@ def input_for(
         return probe_input(shape, device, dtype, seed=seed)
     except (RuntimeError, MemoryError) as exc:
         raise InputShapeError(f"cannot allocate an input of {where}: {describe(exc)}") from None
-
-
-def usable_device(text: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N`` when this machine has it; a UsageError line otherwise."""
-    try:
-        device = torch.device(text)
-    except (RuntimeError, TypeError, ValueError):
-        raise UsageError(f"unknown device {text!r} (cpu, cuda, cuda:1)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"device {text}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UsageError(f"device {text}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise UsageError(f"device {text}: only cpu and cuda are supported")
-    return device
 
 
 def moved(model: nn.Module, device: torch.device, dtype: torch.dtype, what: str) -> nn.Module:

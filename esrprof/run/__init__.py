@@ -21,9 +21,6 @@ from esrprof.run.loop import is_out_of_memory, measure
 from esrprof.run.prepare import open_images, prepare_model, to_input
 from esrprof.run.records import ImageQuality, RunResult, SplitResult
 
-# The name benchmarks/bench_timer.py imports; to_input is the public one.
-_to_input = to_input
-
 __all__ = [
     "DTYPES",
     "ON_OOM",

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from esrprof.errors import UsageError
-from esrprof.probe import DTYPE_LABELS
+from esrprof.probe import DTYPE_LABELS, usable_device
 
 DTYPES = {label: dtype for dtype, label in DTYPE_LABELS.items()}  # "fp32" -> torch.float32
 ON_OOM = ("skip", "stop")
@@ -81,22 +81,7 @@ class RunConfig:
 
     def resolved_device(self) -> torch.device:
         """The device to run on; one that cannot be used is a UsageError (exit 2)."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            dev = torch.device(self.device)
-        except (RuntimeError, TypeError, ValueError):
-            raise UsageError(f"unknown device {self.device!r} (cpu, cuda, cuda:1)") from None
-        if dev.type == "cuda":
-            if not torch.cuda.is_available():
-                raise UsageError(f"device {self.device}: CUDA is not available on this machine")
-            if dev.index is not None and dev.index >= torch.cuda.device_count():
-                raise UsageError(
-                    f"device {self.device}: only {torch.cuda.device_count()} CUDA device(s)"
-                )
-        elif dev.type != "cpu":
-            raise UsageError(f"device {self.device}: only cpu and cuda are supported")
-        return dev
+        return usable_device(self.device)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
