@@ -107,13 +107,18 @@ def _write_through(target: Path, text: str) -> None:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def _replace(real: Path, text: str, mode: int, *, shown: Path) -> None:
+def make_parent(path: Path, what: str) -> None:
+    """Create the folder ``path`` goes in; ``what`` names it in the one-line error."""
     try:
-        real.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise OutputError(f"cannot write {shown}: a parent of it is a file") from None
+        raise OutputError(f"cannot write {what}: a parent of it is a file") from None
     except OSError as exc:
-        raise OutputError(f"cannot create the folder of {shown}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot create the folder of {what}: {exc.strerror or exc}") from None
+
+
+def _replace(real: Path, text: str, mode: int, *, shown: Path) -> None:
+    make_parent(real, str(shown))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
     except OSError as exc:

@@ -25,6 +25,7 @@ from typing import Any
 from torch import nn
 
 from esrprof.errors import OutputError, UsageError
+from esrprof.files import make_parent
 from esrprof.jsonio import dumps
 from esrprof.probe import check_shape
 
@@ -209,12 +210,7 @@ class _LogFile:
             raise OutputError(f"cannot write the log {path}: it is a folder")
         self.path = path
         self.csv = suffix == ".csv"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise OutputError(f"cannot write the log {path}: a parent of it is a file") from None
-        except OSError as exc:
-            raise OutputError(f"cannot write the log {path}: {exc.strerror or exc}") from None
+        make_parent(path, f"the log {path}")
 
     def append(self, record: MonitorRecord) -> None:
         row = record.to_dict()
