@@ -127,7 +127,7 @@ def test_real_clock_cpu_run_records_memory_fallback_and_environment():
     assert d["memory"]["memory_mib"] is None or d["memory"]["memory_mib"] >= 0
     assert d["runtime"]["clock"] == "perf_counter" and d["runtime"]["runtime_ms"] > 0
     assert "environment" not in d
-    assert r.environment["hardware"].endswith("(1 threads)")
+    assert r.environment["hardware"].endswith("(1 thread)")
     assert r.environment["threads"] == 1 and r.threads == 1
     assert "quick" in d["data"]["description"]
     json.dumps(d, allow_nan=False)
@@ -433,7 +433,7 @@ def test_cli_profile_run_prints_runtime_memory_and_data(root, monkeypatch, capsy
     assert "Runtime [ms]" in out and "Memory [MiB]" in out and "synthetic (quick)" in out
     saved = json.loads(out_json.read_text())
     assert saved["runtime"]["runtime_ms"] > 0
-    assert saved["environment"]["hardware"].endswith("(1 threads)")
+    assert saved["environment"]["hardware"].endswith("(1 thread)")
     assert saved["run_config"]["scale_used"] == 4  # from the reference registry
     assert saved["quality"]["psnr_db"] == {"valid": None, "test": None}
 
