@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tabulate import tabulate
 
 from esrprof.prediction.kinds import KINDS
+from esrprof.probe import shape_text
 from esrprof.results import Counts, ModelInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +28,7 @@ def _m(n: int) -> str:
 
 
 def counts_card(info: ModelInfo, counts: Counts) -> str:
-    shape = "x".join(map(str, counts.input_shape))
+    shape = shape_text(counts.input_shape)
     how = {
         "meta": "on meta tensors (no arithmetic)",
         "fake": "on fake tensors (no arithmetic)",
@@ -140,10 +141,6 @@ def layers_table(counts: Counts, top: int = 15) -> str:
     )
 
 
-def _dims(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape))
-
-
 _KIND_WORDS = {
     "convolution": "convolution",
     "matmul": "matmul/attention",
@@ -163,11 +160,11 @@ def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
                    key=lambda k: -k.ms)[:top_kinds]
     lines = [
         f"Predicted, not measured ({protocol}{p.gpu.label}, {p.dtype}, from the shape trace)",
-        f"  peak GPU memory {m.peak_allocated_mib:9.1f} MiB at {_dims(m.input_shape)}"
+        f"  peak GPU memory {m.peak_allocated_mib:9.1f} MiB at {shape_text(m.input_shape)}"
         + (", the largest validation image" if challenge else "")
         + f" (weights {m.weights_mib:.1f} MiB)",
         f"  {'':16}peak at {m.peak_module or '(root)'} ({m.peak_op})",
-        f"  runtime         {r.ms:9.1f} ms  at {_dims(r.input_shape)}"
+        f"  runtime         {r.ms:9.1f} ms  at {shape_text(r.input_shape)}"
         + (", a typical image" if challenge else "") + f"; {r.kernels} kernels",
         f"  {'':16}{100 * r.memory_bound_share:.0f} % of the time in bandwidth-limited kernels",
     ]

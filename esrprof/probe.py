@@ -77,6 +77,11 @@ def usable_device(text: str) -> torch.device:
     return device
 
 
+def shape_text(shape: Sequence[int]) -> str:
+    """``1x3x256x256``: how every message and card writes a shape."""
+    return "x".join(str(d) for d in shape)
+
+
 def dtype_label(dtype: torch.dtype) -> str:
     """``fp32``/``fp16``/``bf16``, or torch's own name for anything else."""
     return DTYPE_LABELS.get(dtype, str(dtype).replace("torch.", ""))

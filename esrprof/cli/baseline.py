@@ -119,7 +119,8 @@ def hardware_text(environment: dict[str, Any]) -> str:
 
 
 def describe(b: Any, where: str) -> str:
-    from esrprof.latency.baseline import REVIEW_NOTE, shape_text
+    from esrprof.latency.baseline import REVIEW_NOTE
+    from esrprof.probe import shape_text
 
     base = b.base
     if base.git_revision:

@@ -172,6 +172,8 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def render_run(blocks: dict[str, Any]) -> str:
     """A human table of the run blocks (works on a result read back from JSON too)."""
+    from esrprof.probe import shape_text  # here: `esrprof --help` does not pay for torch
+
     runtime = blocks.get("runtime") or {}
     memory = blocks.get("memory") or {}
     quality = blocks.get("quality") or {}
@@ -222,7 +224,7 @@ def render_run(blocks: dict[str, Any]) -> str:
     for name, s in splits.items():
         for o in s.get("oom") or []:
             lines.append(f"  out of memory: {name}/{o.get('image')} "
-                         f"(LR {'x'.join(str(d) for d in o.get('lr_shape', []))})")
+                         f"(LR {shape_text(o.get('lr_shape', []))})")
         if s.get("throttled_trials"):
             lines.append(f"  {name}: GPU throttled during trial(s) {s['throttled_trials']}")
     for note in cfg.get("notes") or []:

@@ -36,7 +36,7 @@ from esrprof.counting import ntire2022, shapes
 from esrprof.counting.divergence import find_divergences
 from esrprof.counting.formulas import Formulas, classify, op_name
 from esrprof.errors import USER_CODE_ERRORS, ModelError, UsageError, describe
-from esrprof.probe import check_shape, device_dtype
+from esrprof.probe import check_shape, device_dtype, shape_text
 from esrprof.results import Counts, NtireRecord, OpRecord
 from esrprof.state import preserved
 
@@ -277,7 +277,7 @@ def _forward_failed(shape: tuple[int, ...], failures: list[tuple[str, BaseExcept
     used, exc = failures[-1]
     where = "" if used == "real" else f" ({used} tensors; backend='real' computes for real)"
     cause = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else describe(exc)
-    return f"forward failed on input {'x'.join(map(str, shape))}{where}: {cause}"
+    return f"forward failed on input {shape_text(shape)}{where}: {cause}"
 
 
 # ----------------------------------------------------------------------------------- count

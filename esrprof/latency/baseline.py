@@ -45,7 +45,7 @@ from esrprof.jsonio import dumps, read_json
 from esrprof.latency.sampling import environment_for, fixed_pairs, require_module
 from esrprof.latency.statistics import MIN_PAIRS, block_ratios, fast_end_ms, is_finite_positive
 from esrprof.loading import build, exec_source
-from esrprof.probe import check_shape, device_dtype
+from esrprof.probe import check_shape, device_dtype, shape_text
 from esrprof.state import preserved
 
 KIND = "esrprof-baseline"
@@ -436,8 +436,6 @@ def check_compatible(
     return notes
 
 
-def shape_text(shape: Sequence[int]) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 def sha256(text: str) -> str:

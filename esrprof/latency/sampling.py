@@ -35,6 +35,7 @@ from esrprof.probe import (
     dtype_label,
     forward_of,
     probe_input,
+    shape_text,
 )
 from esrprof.state import preserved
 from esrprof.timing import Clock, make_clock, pinned_threads
@@ -241,7 +242,7 @@ def input_for(
     # probe_input draws in fp32 on the CPU, then converts: both copies live for a moment
     needed = math.prod(shape) * (4 + (element if device.type != "cpu" or element != 4 else 0))
     free = free_bytes(device)
-    where = f"{'x'.join(map(str, shape))} ({dtype_label(dtype)}, {device})"
+    where = f"{shape_text(shape)} ({dtype_label(dtype)}, {device})"
     if free is not None and needed > free:
         raise InputShapeError(
             f"an input of {where} needs {needed / GIB:.1f} GiB, more than the "
