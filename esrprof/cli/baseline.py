@@ -9,6 +9,9 @@ import sys
 from typing import Any
 
 from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.errors import UsageError
+from esrprof.jsonio import read_json
+from esrprof.specs import check_spec, check_weights, parse_kwargs
 
 
 def register(sub: Any) -> None:
@@ -68,14 +71,16 @@ def run_save(args: argparse.Namespace) -> int:
 
 
 def _save(args: argparse.Namespace) -> int:
-    from esrprof.errors import UsageError
-    from esrprof.latency.baseline import make_baseline, refuse_existing, save_baseline
-    from esrprof.loading import load_model, parse_kwargs
-
+    # usage errors first, without torch
     if args.samples < 8 or args.threads < 1:
         raise UsageError("--samples must be at least 8 and --threads at least 1")
     shape = parse_shape(args.input_shape)
+    check_spec(args.spec)
+    check_weights(args.weights)
     kwargs = parse_kwargs(args.kwargs)
+    from esrprof.latency.baseline import make_baseline, refuse_existing, save_baseline  # the work
+    from esrprof.loading import load_model
+
     refuse_existing(args.output, force=args.force)  # fail before minutes of timing
     loaded = load_model(args.spec, kwargs, args.weights, allow_pickle=args.allow_pickle,
                         name=args.name)
@@ -96,6 +101,7 @@ def _save(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    read_json(args.file)  # a missing or broken file answers without torch
     from esrprof.latency.baseline import load_baseline
 
     baseline = load_baseline(args.file)

@@ -11,6 +11,10 @@ import argparse
 from typing import Any
 
 from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.cli.baseline import device_model
+from esrprof.files import check_target, write_text
+from esrprof.jsonio import dumps, read_json
+from esrprof.specs import check_spec, check_weights, parse_kwargs
 
 
 def _seconds(text: str) -> float:
@@ -127,25 +131,36 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esrprof.latency.sampling import Deadline
+    shape, kwargs = _check(args)
+    from esrprof.latency.sampling import Deadline  # the work
 
     # the bound holds from here, loading included; a sys.exit from the user's code is turned
     # into a model error by esrprof.cli.main
-    return _run(args, Deadline(args.max_seconds))
+    return _run(args, shape, kwargs, Deadline(args.max_seconds))
 
 
-def _run(args: argparse.Namespace, deadline: Any) -> int:
-    from esrprof.cli.baseline import device_model
-    from esrprof.files import write_text
-    from esrprof.jsonio import dumps
+def _check(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The usage errors that need no torch: a typo answers at once."""
+    shape = parse_shape(args.input_shape) if args.input_shape else None
+    check_spec(args.spec)
+    if args.base:
+        check_spec(args.base)
+    check_weights(args.weights)
+    kwargs = parse_kwargs(args.kwargs) if args.kwargs is not None else None
+    read_json(args.baseline)  # a missing or broken baseline answers at once
+    if args.json:
+        check_target(args.json)
+    return shape, kwargs
+
+
+def _run(args: argparse.Namespace, shape: Any, kwargs: Any, deadline: Any) -> int:
     from esrprof.latency.baseline import load_baseline
     from esrprof.latency.gate import run_gate
-    from esrprof.loading import build, load_model, parse_kwargs
+    from esrprof.loading import build, load_model
 
     config = _config(args)
     baseline = load_baseline(args.baseline)
-    shape = parse_shape(args.input_shape) if args.input_shape else None
-    kwargs = parse_kwargs(args.kwargs) if args.kwargs is not None else baseline.kwargs
+    kwargs = kwargs if kwargs is not None else baseline.kwargs
     loaded = load_model(args.spec, kwargs, args.weights, allow_pickle=args.allow_pickle)
     candidate = device_model(loaded.model, args.device)
     base = build(args.base, baseline.kwargs) if args.base else None

@@ -7,7 +7,12 @@ import dataclasses
 import sys
 from typing import Any
 
+from esrprof.cli import run_options
 from esrprof.cli._common import add_command, add_model_arguments, add_optional_int, parse_shape
+from esrprof.counting.counters import parse_counters
+from esrprof.files import check_target
+from esrprof.prediction.gpus import gpu_spec
+from esrprof.specs import check_spec, check_weights, parse_kwargs
 
 # What `esrprof profile` profiles when no model is named: the challenge's IMDN baseline, by its
 # module name so that it works from an installed wheel as from a checkout.
@@ -38,37 +43,28 @@ def register(sub: Any) -> None:
                    help="skip the predicted GPU memory and runtime")
     p.add_argument("--name", default=None, help="name to record (default: the class name)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the full result here")
-    try:
-        from esrprof.cli import run_options
-    except ImportError:  # pragma: no cover - run support not installed
-        run_options = None
-    if run_options is not None:
-        run_options.add_run_arguments(p)
-    p.set_defaults(func=run, _run_options=run_options)
+    run_options.add_run_arguments(p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # imported here so `esrprof --help` stays fast
-    from esrprof import api, card
-    from esrprof.counting.peers import parse_counters
-    from esrprof.loading import load_model, parse_kwargs
-
+    # every usage error first, without torch: a typo answers in milliseconds
     shape = parse_shape(args.input_shape)
+    check_spec(args.spec)
+    check_weights(args.weights)
+    kwargs = parse_kwargs(args.kwargs)
     counters = parse_counters(args.counters) if args.counters else ()
-    gpu = None
-    if not args.no_predict:
-        from esrprof.prediction.gpus import gpu_spec
-
-        gpu = gpu_spec(args.gpu or "titan-xp")  # a bad name is a usage error before any work
+    gpu = None if args.no_predict else gpu_spec(args.gpu or "titan-xp")
     if args.json:
-        from esrprof.files import check_target
-
         check_target(args.json)  # before the work, not after minutes of it
-    run_options = args._run_options
-    run_config = run_options.run_config_from_args(args) if run_options is not None else None
+    run_config = run_options.run_config_from_args(args)
+    # the work
+    from esrprof import api, card
+    from esrprof.loading import load_model
+
     loaded = load_model(
         args.spec,
-        parse_kwargs(args.kwargs),
+        kwargs,
         args.weights,
         allow_pickle=args.allow_pickle,
         name=args.name,
@@ -94,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 f"Predicted GPU memory and runtime: not available ({note})"]
     if args.per_layer:
         out += ["", card.layers_table(counts, top=args.per_layer)]
-    if result.run is not None and run_options is not None:
+    if result.run is not None:
         out += ["", run_options.render_run(result.run_blocks())]
     if args.json:
         path = result.save(args.json)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from esrprof.cli._common import add_command
+from esrprof.errors import ResultFileError, UsageError
 
 TRACK_CHOICES = ("main", "st1", "st2")
 SCORE_CHOICES = ("ntire2024", "ntire2025")
@@ -80,11 +83,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from esrprof.errors import UsageError
-    from esrprof.report import PsnrGate, ReportOptions, build_report, write_report
-
+    # usage errors first, without torch or pandas
+    for name in args.inputs:
+        if not os.path.exists(name):
+            raise ResultFileError(f"{name}: no such file")
     if args.top_layers < 1:
         raise UsageError("--top-layers must be at least 1")
     score_baseline = args.score_baseline
@@ -95,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         print("esrprof: note: --baseline is now --score-baseline (the score's reference "
               "model, not a baseline file)", file=sys.stderr)
     title = args.title or f"esrprof report: {Path(args.output).name or 'report'}"
+    from esrprof.report import PsnrGate, ReportOptions, build_report, write_report  # the work
+
     options = ReportOptions(
         title=title,
         psnr_gate=PsnrGate.parse(args.psnr_gate) if args.psnr_gate else None,

@@ -9,6 +9,9 @@ from typing import Any
 
 from esrprof.cli._common import add_command
 from esrprof.errors import UsageError
+from esrprof.files import check_target, write_text
+from esrprof.jsonio import dumps
+from esrprof.zoo.registry import REGISTRY, get
 
 _NOTE_MARK = "*"
 # Footnote a model whose complete count departs from its ntire2022 count by more than this.
@@ -32,25 +35,23 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esrprof.zoo.compare import measure_all
-    from esrprof.zoo.registry import REGISTRY, get
-
-    for name in args.names:
+    for name in args.names:  # without torch: a typo answers at once
         try:
             get(name)
         except KeyError:
             raise UsageError(
                 f"no reference model named {name!r}; known: {', '.join(REGISTRY)}"
             ) from None
+    if args.json:
+        check_target(args.json)
+    from esrprof.zoo.compare import measure_all  # the work
+
     rows = measure_all(args.names or None, predict=not args.no_predict)
     print(render(rows))
     if not args.no_predict:
         print()
         print(render_predictions(rows))
     if args.json:
-        from esrprof.files import write_text
-        from esrprof.jsonio import dumps
-
         payload = {"input_shape": [1, 3, 256, 256], "models": [r.to_dict() for r in rows]}
         write_text(args.json, dumps(payload) + "\n")
         print(f"wrote {args.json}")

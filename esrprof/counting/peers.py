@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from esrprof.errors import USER_CODE_ERRORS, UsageError, describe
+from esrprof.counting.counters import parse_counters as parse_counters  # home: no torch
+from esrprof.errors import USER_CODE_ERRORS, describe
 from esrprof.probe import model_input
 from esrprof.results import PeerCount
 from esrprof.state import preserved
@@ -44,18 +45,6 @@ def _thop(model: nn.Module, x: torch.Tensor) -> int:
 
 
 PEERS: dict[str, Callable[[nn.Module, torch.Tensor], int]] = {"fvcore": _fvcore, "thop": _thop}
-
-
-def parse_counters(text: str | Iterable[str]) -> tuple[str, ...]:
-    """'fvcore,thop', 'all' or a list -> validated names."""
-    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text)]
-    names = [n for n in names if n]
-    if names == ["all"]:
-        return tuple(PEERS)
-    unknown = [n for n in names if n not in PEERS]
-    if unknown:
-        raise UsageError(f"unknown counter {unknown[0]!r}; choose from {', '.join(PEERS)}, all")
-    return tuple(dict.fromkeys(names))
 
 
 def run_peers(model: nn.Module, input_shape: Sequence[int], names: Iterable[str]) -> dict[

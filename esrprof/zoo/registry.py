@@ -14,9 +14,10 @@ import importlib.util
 import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 PACKAGE = "esrprof.reference_models"
 
