@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from esrprof.errors import DataError
+from esrprof.extras import require
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SPLITS = ("valid", "test")
@@ -104,8 +106,8 @@ class ImageSet:
 
 def read_image(path: Path) -> torch.Tensor:
     """An image file as a ``3,H,W`` uint8 RGB tensor; UnreadableImage names the file."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    Image = require("PIL.Image", "reading images")
+    UnidentifiedImageError = Image.UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
@@ -119,8 +121,7 @@ def read_image(path: Path) -> torch.Tensor:
 def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """LR from HR the way DIV2K made it, as closely as Pillow allows: mod-crop, then an
     anti-aliased bicubic resize by 1/scale (MATLAB's ``imresize`` differs by rounding only)."""
-    import numpy as np
-    from PIL import Image
+    Image = require("PIL.Image", "writing images")
 
     h, w = hr.shape[-2:]
     h, w = h - h % scale, w - w % scale

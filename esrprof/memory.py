@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from esrprof.extras import MissingExtraError, require
+
 MIB = 1024.0**2
 
 # NVML clocks-throttle-reason bits (nvml.h, stable since driver 3xx).
@@ -60,8 +62,8 @@ def decode_throttle(mask: int) -> tuple[list[str], bool]:
 def nvml() -> Iterator[Any]:
     """The initialised ``pynvml`` module, or None when it or the driver is missing."""
     try:
-        import pynvml
-    except ImportError:
+        pynvml = require("pynvml")
+    except MissingExtraError:
         yield None
         return
     try:
@@ -166,9 +168,9 @@ class NvmlSampler:
 
     def start(self) -> NvmlSampler:
         try:
-            import pynvml
-        except ImportError:
-            self.note = "nvidia-ml-py is not installed: no NVML figures"
+            pynvml = require("pynvml")
+        except MissingExtraError as exc:
+            self.note = f"{exc}; no NVML figures"
             return self
         try:
             pynvml.nvmlInit()

@@ -19,6 +19,7 @@ from esrprof import files, jsonio
 from esrprof._version import __version__
 from esrprof.counting.formulas import MAC_KINDS
 from esrprof.errors import ResultFileError
+from esrprof.extras import require
 from esrprof.jsonio import array, mapping, number, text
 from esrprof.prediction.records import Prediction
 
@@ -311,9 +312,7 @@ class Result:
         return row
 
     def to_dataframe(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame([self.summary()])
+        return require("pandas", "to_dataframe()").DataFrame([self.summary()])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Result:

@@ -44,6 +44,10 @@ USAGE_ERRORS: list[tuple[list[str], int, str]] = [
     # zoo
     (["zoo", "NOPE"], 2, "no reference model named 'NOPE'"),
     (["zoo", "IMDN", "--json", "notes.txt/rows.json"], 2, "a parent of it is a file"),
+    (["zoo", "fetch", "RLFN"], 2, "pass --sha256"),
+    (["zoo", "fetch", "NOPE"], 2, "no reference model named 'NOPE'"),
+    (["zoo", "fetch", "RLFN", "--sha256", "abc"], 2, "64 hexadecimal digits"),
+    (["zoo", "fetch", "RLFN", "--sha256", "0" * 64, "-o", "notes.txt"], 2, "exists"),
     # report
     (["report", "nope.json", "-o", "rep"], 2, "nope.json: no such file"),
     (["report", "notes.txt"], 2, "required"),

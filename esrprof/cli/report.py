@@ -9,6 +9,7 @@ from pathlib import Path
 
 from esrprof.cli._common import add_command
 from esrprof.errors import ResultFileError, UsageError
+from esrprof.extras import check
 
 TRACK_CHOICES = ("main", "st1", "st2")
 SCORE_CHOICES = ("ntire2024", "ntire2025")
@@ -87,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     for name in args.inputs:
         if not os.path.exists(name):
             raise ResultFileError(f"{name}: no such file")
+    for module in ("pandas", "scipy", *(() if args.no_charts else ("matplotlib",))):
+        check(module, "esrprof report")  # before any work, without importing it
     if args.top_layers < 1:
         raise UsageError("--top-layers must be at least 1")
     score_baseline = args.score_baseline

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from esrprof.errors import UsageError
+from esrprof.extras import check
 
 # Fewer samples than this and an IQR or a spread between trials says more about chance than about
 # the model (two samples make an "IQR" of half their difference): they are not printed.
@@ -137,6 +138,8 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
             verb = "applies" if len(given) == 1 else "apply"
             raise UsageError(f"{names} only {verb} with --run")
         return None
+    if args.run_data or args.run_lr_dir or args.run_hr_dir:
+        check("PIL", "reading images (--data, --lr-dir, --hr-dir)")
     from esrprof.run import RunConfig
 
     kwargs: dict[str, Any] = {}

@@ -11,6 +11,7 @@ from esrprof.cli._common import add_command
 from esrprof.errors import UsageError
 from esrprof.files import check_target, write_text
 from esrprof.jsonio import dumps
+from esrprof.zoo.fetch import fetch, plan
 from esrprof.zoo.registry import REGISTRY, get
 
 _NOTE_MARK = "*"
@@ -31,10 +32,27 @@ def register(sub: Any) -> None:
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows here")
     p.add_argument("--no-predict", action="store_true",
                    help="skip the predicted GPU memory and runtime (Titan Xp, NTIRE 2022)")
+    g = p.add_argument_group(
+        "esrprof zoo fetch NAME", "download NAME's released checkpoint and verify its sha256; "
+        "an existing file is never replaced")
+    g.add_argument("-o", "--output", default=None, metavar="PATH",
+                   help="where to write it (a file, or a folder; default: its released file "
+                   "name in the current folder)")
+    g.add_argument("--url", default=None, help="download from here instead (a mirror, file://)")
+    g.add_argument("--sha256", default=None, metavar="HEX",
+                   help="the expected sha256 (needed where the registry knows none)")
     p.set_defaults(func=run)
 
 
+_FETCH_OPTIONS = {"output": "-o/--output", "url": "--url", "sha256": "--sha256"}
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.names and args.names[0].lower() == "fetch":
+        return run_fetch(args)
+    given = [flag for dest, flag in _FETCH_OPTIONS.items() if getattr(args, dest) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only with `esrprof zoo fetch NAME`")
     for name in args.names:  # without torch: a typo answers at once
         try:
             get(name)
@@ -162,3 +180,18 @@ def render_predictions(rows: list[Any]) -> str:
         lines += ["", f"Spearman ρ of predicted against published runtime: {rho:.3f} "
                       f"over {len(pub_rt)} models"]
     return "\n".join(lines)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """``esrprof zoo fetch NAME``: download and verify one released checkpoint."""
+    names = args.names[1:]
+    if len(names) != 1:
+        raise UsageError("esrprof zoo fetch takes one model name, e.g. esrprof zoo fetch RLFN")
+    if args.json:
+        raise UsageError("--json: not with esrprof zoo fetch")
+    plan(names[0], args.output, url=args.url, sha256=args.sha256)  # usage errors first
+    got = fetch(names[0], args.output, url=args.url, sha256=args.sha256)
+    print(f"{got.path}: {got.model.name}'s checkpoint, {got.size} bytes, sha256 {got.sha256} "
+          "(verified)")
+    print(f"  esrprof profile {got.model.spec} --weights {got.path}")
+    return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from esrprof.errors import UsageError
+from esrprof.extras import check
 
 # name -> the module it needs (from the [peers] extra); ``peers.PEERS`` has one adapter each
 PEER_MODULES = {"fvcore": "fvcore", "thop": "thop"}
@@ -25,4 +26,6 @@ def parse_counters(text: str | Iterable[str]) -> tuple[str, ...]:
         raise UsageError(
             f"unknown counter {unknown[0]!r}; choose from {', '.join(PEER_MODULES)}, all"
         )
+    for name in names:  # a missing extra is said now, not as a note after the count
+        check(PEER_MODULES[name], f"--counters {name}")
     return tuple(dict.fromkeys(names))

@@ -16,15 +16,14 @@ from torch import nn
 
 from esrprof.counting.counters import parse_counters as parse_counters  # home: no torch
 from esrprof.errors import USER_CODE_ERRORS, describe
+from esrprof.extras import require
 from esrprof.probe import model_input
 from esrprof.results import PeerCount
 from esrprof.state import preserved
 
 
 def _fvcore(model: nn.Module, x: torch.Tensor) -> int:
-    from fvcore.nn import FlopCountAnalysis
-
-    analysis = FlopCountAnalysis(model, x)
+    analysis = require("fvcore.nn", "--counters fvcore").FlopCountAnalysis(model, x)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     # fvcore logs per-op warnings through logging even with the flags above on some paths
@@ -38,9 +37,7 @@ def _fvcore(model: nn.Module, x: torch.Tensor) -> int:
 
 
 def _thop(model: nn.Module, x: torch.Tensor) -> int:
-    import thop
-
-    macs, _params = thop.profile(model, inputs=(x,), verbose=False)
+    macs, _params = require("thop", "--counters thop").profile(model, inputs=(x,), verbose=False)
     return int(macs)
 
 

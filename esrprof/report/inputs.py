@@ -22,8 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from esrprof.environment import same_hardware
 from esrprof.errors import ResultFileError, UsageError
+from esrprof.extras import require
 from esrprof.jsonio import jsonable
 from esrprof.results import load_result
 
@@ -187,7 +190,7 @@ def load_entries(
     ``allow_mixed_hardware``). A published table is a reference, never "different hardware": a
     note says where its figures and the others' were measured.
     """
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     files = expand_paths(paths)
     if not files:
@@ -313,7 +316,7 @@ def read_result(
 def read_table(path: Path) -> tuple[Any, bool]:
     """A CSV with the challenge's columns (or Result.summary() columns) -> normalised rows, and
     whether it is a published table (it carries printed ranks): a labelled reference."""
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     try:
         # utf-8-sig: a spreadsheet's byte-order mark must not become part of the first header
@@ -363,8 +366,7 @@ def read_table(path: Path) -> tuple[Any, bool]:
 def _numbers(cells: Any, path: Path, header: str, *, positive: bool) -> Any:
     """A column of text cells as floats: empty is NaN (not measured); a cell that is not a
     finite number, or below the column's lowest sensible value, is refused."""
-    import numpy as np
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     text = cells.str.strip()
     values = pd.to_numeric(text.replace("", None), errors="coerce").astype(float)

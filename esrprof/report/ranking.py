@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esrprof.errors import UsageError
+from esrprof.extras import require
 
 
 class MissingMetricError(UsageError):
@@ -162,7 +163,7 @@ def challenge_score(runtime_ms: float, flops_g: float, params_m: float,
 
 def eligibility(table: Any, gate: PsnrGate | None, needed: tuple[str, ...] = ()) -> Any:
     """Why each entry is not ranked (a Series of str, "" for a ranked entry)."""
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     reasons = pd.Series("", index=table.index, dtype=object)
     for i, row in table.iterrows():
@@ -216,7 +217,7 @@ def per_metric_ranks(table: Any, ranked: Any, metrics: tuple[str, ...],
     its rounded values a few differ by one (ties the rounding created). So when the ranked set is
     exactly the set the table ranked, its printed ranks are used, and the rank sums reproduce it.
     """
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     printed_cols = [METRICS[m].printed_rank for m in metrics]
     usable = (
@@ -249,7 +250,7 @@ def _finish(frame: Any, sort_by: str, ascending: bool = True) -> Any:
     unranked = frame[frame["rank"].isna()].sort_values(
         [sort_by, "model"], ascending=[ascending, True], kind="mergesort", na_position="last"
     )
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     out = pd.concat([ranked, unranked]).reset_index(drop=True)
     out["rank"] = out["rank"].astype("Int64")

@@ -9,6 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
+from esrprof.api import count
+from esrprof.prediction.api import predict_challenge
 from esrprof.zoo.registry import REGISTRY, ReferenceModel, get
 
 # Decimals the challenge table prints each figure with; a figure reproduces when ours, rounded
@@ -102,9 +106,6 @@ class ZooRow:
 def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256), *,
             predict: bool = True) -> ZooRow:
     """Build one registry model, count it and predict its challenge figures (shapes only)."""
-    from esrprof.api import count
-    from esrprof.prediction.api import predict_challenge
-
     model = entry.build()
     counts = count(model, tuple(input_shape))
     prediction = predict_challenge(model) if predict else None
@@ -142,6 +143,19 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     """Spearman's rank correlation (None for fewer than three pairs)."""
     if len(xs) < 3:
         return None
-    from scipy.stats import spearmanr
+    rx, ry = _ranks(xs), _ranks(ys)
+    if rx.std() == 0 or ry.std() == 0:
+        return None  # a constant series has no rank order
+    return float(np.corrcoef(rx, ry)[0, 1])
 
-    return float(spearmanr(xs, ys).statistic)
+
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    """1-based ranks, ties sharing their mean rank (as Spearman's rho wants them)."""
+    a = np.asarray(values, dtype=float)
+    order = np.argsort(a, kind="stable")
+    ranks = np.empty(len(a))
+    ranks[order] = np.arange(1, len(a) + 1)
+    for value in np.unique(a):
+        tied = a == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks

@@ -270,3 +270,53 @@ def get(name: str) -> ReferenceModel:
         if key.lower() == name.lower():
             return model
     raise KeyError(f"no reference model named {name!r}; known: {', '.join(REGISTRY)}")
+
+
+# ------------------------------------------------------------------------ released weights
+# Where each architecture's trained checkpoint is published. All nine are the files the NTIRE
+# 2022 organisers collected in the challenge repository's model_zoo/, named by its test_demo.py
+# (select_model: model_id -1 IMDN baseline, 0 RFDN baseline, 1 NKU-ESR, 3 NJU_Jet, 4 ByteESR,
+# 5 NEESR, 18 XPixel, 20 NJUST_ESR, 39 rainbow). The repository stores them as plain git blobs,
+# not Git LFS pointers, and states no checksum: their sha256 is unknown to esrprof, so
+# `esrprof zoo fetch` asks for --sha256 (from a copy you trust) to verify a download.
+NTIRE2022_REPO = "https://github.com/ofsoundof/NTIRE2022_ESR"
+NTIRE2022_COMMIT = "044c9300a60595a11c4a921d335f5694187c17d0"
+
+
+@dataclass(frozen=True)
+class ReleasedWeights:
+    repo: str  # the repository that publishes the file
+    path: str  # its path there
+    commit: str  # the commit the URL pins
+    sha256: str | None = None  # None: no citable source states it
+    wrapper: str | None = None  # the key the state dict sits under ({"params": ...}), if any
+
+    @property
+    def file_name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def url(self) -> str:
+        return f"{self.repo}/raw/{self.commit}/{self.path}"
+
+
+def _ntire2022(path: str, wrapper: str | None = None) -> ReleasedWeights:
+    return ReleasedWeights(NTIRE2022_REPO, path, NTIRE2022_COMMIT, None, wrapper)
+
+
+WEIGHTS: dict[str, ReleasedWeights] = {
+    "IMDN": _ntire2022("model_zoo/imdn_baseline.pth"),
+    "RFDN": _ntire2022("model_zoo/rfdn_baseline.pth"),
+    "RLFN": _ntire2022("model_zoo/team04_rlfn.pth"),
+    "FMEN": _ntire2022("model_zoo/team03_fmen.pth"),
+    "EFDN": _ntire2022("model_zoo/team01_efdn.pth"),
+    "BSRN": _ntire2022("model_zoo/team18_bsrn.pth", wrapper="params"),
+    "IMDN+": _ntire2022("model_zoo/team39_imdn_plus.pth"),
+    "EFDN-plain": _ntire2022("model_zoo/team05_efdn.pt"),
+    "MobileSR": _ntire2022("model_zoo/team20_mobilesr.pth", wrapper="net"),
+}
+
+
+def released_weights(name: str) -> ReleasedWeights | None:
+    """The released checkpoint of a reference model (by name, case-insensitively), if known."""
+    return WEIGHTS.get(get(name).name)
