@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from typing import Any
 
 from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.environment import threads_text
 from esrprof.errors import UsageError
 from esrprof.jsonio import read_json
 from esrprof.specs import check_spec, check_weights, parse_kwargs
@@ -114,8 +116,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 def hardware_text(environment: dict[str, Any]) -> str:
     """The machine a baseline was timed on, said the way ``--run`` says it ("1 thread")."""
-    from esrprof.environment import threads_text
-
     if environment.get("gpu_name"):
         return str(environment["gpu_name"])
     cpu, threads = environment.get("cpu_model"), environment.get("threads")
@@ -152,8 +152,6 @@ def visible(text: str) -> str:
     """``text`` with control and invisible format characters (ANSI escapes, carriage returns,
     bidi overrides) written as escapes: a source under review must not be able to hide a
     line from the terminal it is read on."""
-    import unicodedata
-
     return "".join(
         ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
         else ch.encode("unicode_escape").decode("ascii")

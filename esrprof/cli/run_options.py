@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from esrprof.environment import threads_text
 from esrprof.errors import UsageError
 from esrprof.extras import check
 
@@ -187,8 +188,6 @@ def render_run(blocks: dict[str, Any]) -> str:
     head = (f"Run on {cfg.get('device_resolved', runtime.get('device', '?'))}, "
             f"{runtime.get('dtype', cfg.get('dtype', '?'))}, {runtime.get('clock', '?')} clock")
     if cfg.get("threads_used"):
-        from esrprof.environment import threads_text
-
         head += f", {threads_text(cfg['threads_used'])}"
     head += f"; best of {runtime.get('trials', '?')} trial(s), {cfg.get('warmup', '?')} warm-up"
     if cfg.get("tile"):
