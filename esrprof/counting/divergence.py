@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from esrprof.counting.ntire2024 import NOT_MACS
+from esrprof.counting.ntire2024 import NOT_MACS, SKIPPED
 from esrprof.results import Divergence, Ntire2024Divergence, Ntire2024Record, NtireRecord, OpRecord
 
 _RULE_REASONS = {
@@ -79,14 +79,11 @@ def find_ntire2024_divergences(
         if n_macs == c_macs:
             continue
         reasons = [NOT_MACS[op] for op in seen.get(module, {}) if op in NOT_MACS]
-        if "PythonOp" in seen.get(module, {}):
-            reasons.append("a custom autograd.Function: one prim::PythonOp to fvcore, whose "
-                           "inner ops it never counts")
-        if "_convolution_mode" in seen.get(module, {}):
-            reasons.append("a convolution with string padding (aten::_convolution_mode): "
-                           "fvcore has no handle for it")
+        skipped = [SKIPPED[op] for op in seen.get(module, {}) if op in SKIPPED]
+        if skipped:
+            reasons.append("fvcore has no handle for " + ", ".join(skipped))
         fv_macs = {op for op in seen.get(module, {}) if op in _MAC_OPS}
-        if not fv_macs and module in mac_ops:
+        if not fv_macs and not skipped and module in mac_ops:
             listed = ", ".join(f"{op} ×{calls}" for op, calls in mac_ops[module].items())
             reasons.append(f"ops fvcore does not count: {listed}")
         elif fv_macs and not reasons:
