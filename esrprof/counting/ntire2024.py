@@ -66,13 +66,13 @@ def _arg(args: Args, kwargs: Kwargs, index: int, name: str, default: Any = None)
 
 
 def _shape(t: Any) -> tuple[int, ...]:
-    return tuple(int(d) for d in t.shape)
+    return t.shape  # a torch.Size: a tuple of ints
 
 
 def _numel(t: Any) -> int:
     if isinstance(t, (tuple, list)):
         t = t[0]
-    return prod(_shape(t))
+    return int(t.numel())
 
 
 # ------------------------------------------------------------------------- fvcore's handles
