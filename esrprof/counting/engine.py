@@ -338,8 +338,8 @@ class _Tally(Observer):
     def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
                 module: str) -> None:
         beneath, self.beneath = self.beneath, []
-        recorded = ntire2024.fvcore_call(func, args, kwargs, out)
-        found = beneath if recorded is None else [recorded]
+        recorded = ntire2024.fvcore_calls(func, args, kwargs, out, self.modules.get(module))
+        found = beneath if recorded is None else recorded
         for op, macs in found:
             if macs and ntire2024.in_autograd_function():
                 op, macs = "PythonOp", 0  # one opaque node to the tracer: fvcore counts 0

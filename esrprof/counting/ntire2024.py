@@ -15,7 +15,7 @@ inner ops fvcore never sees. Python-level torch functions (``F.interpolate``, ``
 
 The engine sees the same forward through a TorchFunctionMode, which is shown exactly the
 outermost torch-level call (the mode is off while a call runs, so nested calls are invisible,
-as the tracer's are). :func:`fvcore_call` turns one such call into the op fvcore would have
+as the tracer's are). :func:`fvcore_calls` turns one such call into the ops fvcore would have
 seen and its count: builtins by name, the Python-level torch functions through
 :data:`_WRAPPERS` (what each one calls, from its arguments). A Python-level function that is
 not in that table is counted from the dispatch ops beneath it (:func:`dispatch_count`), the
@@ -219,21 +219,63 @@ _WRAPPERS: dict[Any, Callable[[Args, Kwargs, Any], Recorded]] = {
 }
 
 
+def _attention(args: Args, kwargs: Kwargs, module: Any) -> list[Recorded]:
+    """``F.multi_head_attention_forward`` as the tracer records it under the challenge's
+    script (eval, frozen weights, grad enabled): ``nn.MultiheadAttention`` takes torch's fused
+    fast path when its conditions hold (one ``aten::_native_multi_head_attention``: counted 0);
+    otherwise the Python path: the in-projection linears, two bmm when ``need_weights`` and no
+    mask (``baddbmm`` and ``scaled_dot_product_attention`` otherwise: 0), the out-projection.
+    Masks are taken as blocking the fast path (a boolean mask would not)."""
+    q, k, v = args[0], args[1], args[2]
+    heads = int(_arg(args, kwargs, 4, "num_heads"))
+    in_w, in_b = _arg(args, kwargs, 5, "in_proj_weight"), _arg(args, kwargs, 6, "in_proj_bias")
+    bias_k, zero_attn = _arg(args, kwargs, 7, "bias_k"), _arg(args, kwargs, 9, "add_zero_attn")
+    out_w = _arg(args, kwargs, 11, "out_proj_weight")
+    need_weights = _arg(args, kwargs, 15, "need_weights", True)
+    masked = (_arg(args, kwargs, 14, "key_padding_mask") is not None
+              or _arg(args, kwargs, 16, "attn_mask") is not None)
+    separate = _arg(args, kwargs, 17, "use_separate_proj_weight", False)
+    if (isinstance(module, torch.nn.MultiheadAttention) and q.dim() == 3 and q is k is v
+            and torch.backends.mha.get_fastpath_enabled() and not module.training
+            and heads % 2 == 0 and module.batch_first and bias_k is None and not zero_attn
+            and module._qkv_same_embed_dim and in_w is not None and in_b is not None
+            and not masked):
+        return [("_native_multi_head_attention", 0)]
+    embed = _shape(out_w)[0]
+    if separate or k is not v:
+        found = [("linear", _numel(t) * embed) for t in (q, k, v)]
+    elif q is k:
+        found = [("linear", _numel(q) * 3 * embed)]
+    else:
+        found = [("linear", _numel(q) * embed), ("linear", _numel(k) * 2 * embed)]
+    if need_weights and not masked:
+        batch = (_shape(q)[1] if q.dim() == 3 else 1) * heads
+        src = _shape(k)[0] + (bias_k is not None) + bool(zero_attn)
+        per = batch * _shape(q)[0] * (embed // heads) * src
+        found += [("bmm", per), ("bmm", per)]
+    found.append(("linear", (_numel(q) // _shape(q)[-1]) * embed * embed))
+    return found
+
+
 def is_python_function(func: Any) -> bool:
     """A torch function written in Python: the tracer records the builtins it calls."""
     return hasattr(func, "__code__")
 
 
-def fvcore_call(func: Any, args: Args, kwargs: Kwargs, out: Any) -> Recorded | None:
-    """What fvcore counts for one outermost torch-level call: (op, count); None when the call
-    is a Python-level function this module does not know (count it from the dispatch ops)."""
+def fvcore_calls(func: Any, args: Args, kwargs: Kwargs, out: Any,
+                 module: Any = None) -> list[Recorded] | None:
+    """What fvcore counts for one outermost torch-level call, made inside ``module``: the ops
+    it records, each with its count; None when the call is a Python-level function this module
+    does not know (count it from the dispatch ops beneath)."""
     wrapper = _WRAPPERS.get(func)
     if wrapper is not None:
-        return wrapper(args, kwargs, out)
+        return [wrapper(args, kwargs, out)]
+    if func is F.multi_head_attention_forward:
+        return _attention(args, kwargs, module)
     if is_python_function(func):
         return None
     name = getattr(func, "__name__", "")
-    return _builtin(name, args, kwargs, out) or (name, 0)
+    return [_builtin(name, args, kwargs, out) or (name, 0)]
 
 
 # ------------------------------------------------------- beneath an unknown Python function
@@ -298,5 +340,7 @@ SKIPPED = {
     "chain_matmul": "chain_matmul",
     "cdist": "cdist",
     "interpolate:bicubic": "bicubic upsampling (aten::upsample_bicubic2d)",
+    "_native_multi_head_attention": "nn.MultiheadAttention's fused fast path "
+    "(aten::_native_multi_head_attention)",
 }
 NOTED = frozenset(SKIPPED)
