@@ -262,20 +262,41 @@ def is_python_function(func: Any) -> bool:
     return hasattr(func, "__code__")
 
 
-def fvcore_calls(func: Any, args: Args, kwargs: Kwargs, out: Any,
-                 module: Any = None) -> list[Recorded] | None:
-    """What fvcore counts for one outermost torch-level call, made inside ``module``: the ops
-    it records, each with its count; None when the call is a Python-level function this module
-    does not know (count it from the dispatch ops beneath)."""
+_NOTHING: list[Recorded] = []
+# func -> how to count it: a handler, or None (count from the dispatch ops beneath); a count
+# calls a few hundred distinct functions thousands of times, so the decision is made once each
+_PLANS: dict[Any, Callable[[Args, Kwargs, Any, Any], list[Recorded]] | None] = {}
+
+
+def _plan(func: Any) -> Callable[[Args, Kwargs, Any, Any], list[Recorded]] | None:
     wrapper = _WRAPPERS.get(func)
     if wrapper is not None:
-        return [wrapper(args, kwargs, out)]
+        return lambda a, k, out, module: [wrapper(a, k, out)]
     if func is F.multi_head_attention_forward:
-        return _attention(args, kwargs, module)
+        return lambda a, k, out, module: _attention(a, k, module)
     if is_python_function(func):
         return None
     name = getattr(func, "__name__", "")
-    return [_builtin(name, args, kwargs, out) or (name, 0)]
+    if name in _CONVS or name == "convolution" or name in HANDLES:
+        return lambda a, k, out, module: [_builtin(name, a, k, out) or (name, 0)]
+    if name in SKIPPED:
+        return lambda a, k, out, module: [(name, 0)]
+    return lambda a, k, out, module: _NOTHING  # recorded, but fvcore has no handle: 0
+
+
+def fvcore_calls(func: Any, args: Args, kwargs: Kwargs, out: Any,
+                 module: Any = None) -> list[Recorded] | None:
+    """What fvcore counts for one outermost torch-level call, made inside ``module``: the ops
+    worth a row, each with its count (an op fvcore has no handle for and that is not in
+    :data:`SKIPPED` gives none); None when the call is a Python-level function this module
+    does not know (count it from the dispatch ops beneath)."""
+    try:
+        plan = _PLANS[func]
+    except KeyError:
+        plan = _PLANS[func] = _plan(func)
+    except TypeError:  # an unhashable callable: decide every time
+        plan = _plan(func)
+    return None if plan is None else plan(args, kwargs, out, module)
 
 
 # ------------------------------------------------------- beneath an unknown Python function
@@ -292,10 +313,15 @@ _DISPATCH: dict[str, Handle] = {
 }
 
 
+_DISPATCH_NAMES: dict[Any, str] = {}
+
+
 def dispatch_count(func: Any, args: Args, kwargs: Kwargs, out: Any) -> Recorded | None:
     """The fvcore op a dispatch op most likely was, when no torch-level call explains it."""
-    packet = getattr(func, "overloadpacket", func)
-    name = getattr(packet, "__name__", "")
+    name = _DISPATCH_NAMES.get(func)
+    if name is None:
+        packet = getattr(func, "overloadpacket", func)
+        name = _DISPATCH_NAMES[func] = getattr(packet, "__name__", "")
     handle = _DISPATCH.get(name)
     if handle is None:
         return None
