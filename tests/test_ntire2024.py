@@ -269,6 +269,13 @@ class ItemRouting(nn.Module):
         return self.a(x) if x.mean().item() >= 0 else self.b(x)
 
 
+class SmallSwin(SwinStyleSR):
+    """Shifted-window attention with masks built from the input size, two blocks deep."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=16, stages=1, depth=2, ws=4, heads=2)
+
+
 class Shared(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -282,7 +289,7 @@ class Shared(nn.Module):
 
 PATTERNS = [AttentionMatmul, AttentionSDPA, MultiHead, Einsums, Norms, Resampling, Pooling,
             Convs, Shuffle, LinearTokens, CustomFunction, ItemRouting, Shared,
-            stateful.MaskFromSize, stateful.RebindsMean, SwinStyleSR]
+            stateful.MaskFromSize, stateful.RebindsMean, SmallSwin]
 
 
 @pytest.mark.parametrize("pattern", PATTERNS, ids=lambda p: p.__name__)
