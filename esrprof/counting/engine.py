@@ -1,8 +1,11 @@
 """One forward pass, traced op by op, that never touches the user's model.
 
 :func:`trace` runs the model once under a TorchDispatchMode that shows every aten op to a set of
-observers, while module hooks keep a stack of module paths for attribution. Counting
-(:func:`count`) is one such observer; the GPU predictions are others.
+observers, while module hooks keep a stack of module paths for attribution. Observers that ask
+for them also see each outermost torch-level call (``F.linear``, ``x @ y``, ``F.interpolate``)
+through a TorchFunctionMode on the same forward: the level fvcore's JIT trace counts at, which
+the ntire2024 convention needs. Counting (:func:`count`) is one such observer; the GPU
+predictions are others.
 
 Backends, tried in this order by ``"auto"``:
 
