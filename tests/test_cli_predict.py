@@ -49,7 +49,8 @@ def test_the_api_exports_the_prediction():
 
 def test_zoo_shows_and_writes_predictions(capsys, tmp_path):
     path = tmp_path / "zoo.json"
-    assert main(["zoo", "RLFN", "FMEN", "IMDN", "--json", str(path)]) == 0
+    assert main(["zoo", "RLFN", "FMEN", "IMDN", "--challenge", "ntire2022", "--json",
+                 str(path)]) == 0
     out = capsys.readouterr().out
     assert "Predicted on the NTIRE 2022 protocol" in out and "Spearman" in out
     rows = json.loads(path.read_text())["models"]
