@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_predict:
         print()
         print(render_predictions(rows, rules))
-    print()
-    print(render_baselines())
+    if not args.names:  # the whole zoo: also every year's baseline as published
+        print()
+        print(render_baselines())
     if args.json:
         from esrprof.challenges import CHALLENGES
         from esrprof.files import write_text
