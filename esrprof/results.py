@@ -31,7 +31,7 @@ SCHEMA_VERSION = 2
 SCHEMA_HISTORY = {
     1: "first schema: model, input_shape, counts (params, buffers, ntire2022, complete, layers, "
     "peers), runtime, memory, quality, environment; later added, optional on reading: "
-    "quality.split_notes",
+    "quality.split_notes, counts.ntire2024_layers, counts.ntire2024_divergences",
     2: "top-level 'challenge': the NTIRE year whose rules the figures follow (esrprof/"
     "challenges/); 'summary' FLOPs follow that year's convention. A version-1 file has none "
     "and reads as ntire2022",
@@ -72,6 +72,30 @@ class NtireRecord:
     macs: int
     activations: int
     convs: int
+
+
+@dataclass(frozen=True)
+class Ntire2024Record:
+    """One op as fvcore's FlopCountAnalysis counts it (ntire2024 convention), per module."""
+
+    module: str
+    module_type: str
+    op: str  # the op as the JIT tracer records it, without "aten::" (PythonOp: a Function)
+    calls: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class Ntire2024Divergence:
+    module: str
+    module_type: str
+    ntire2024_macs: int
+    complete_macs: int
+    reason: str
+
+    @property
+    def difference(self) -> int:
+        return self.ntire2024_macs - self.complete_macs
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,9 @@ class Counts:
     divergences: tuple[Divergence, ...] = ()
     peers: dict[str, PeerCount] = field(default_factory=dict)
     seconds: float = 0.0
+    # None: a record written before the ntire2024 convention existed
+    ntire2024_layers: tuple[Ntire2024Record, ...] | None = None
+    ntire2024_divergences: tuple[Ntire2024Divergence, ...] = ()
 
     @property
     def ntire2022(self) -> Ntire2022Counts:
@@ -135,6 +162,16 @@ class Counts:
             activations=sum(r.activations for r in self.ntire2022_layers),
             convs=sum(r.convs for r in self.ntire2022_layers),
         )
+
+    @property
+    def ntire2024(self) -> Ntire2022Counts | None:
+        """The 2024-2026 convention: MACs as fvcore's ``FlopCountAnalysis(...).total()``,
+        #Acts and #Conv the 2022 hooks'. None for a record that predates it."""
+        if self.ntire2024_layers is None:
+            return None
+        hooks = self.ntire2022
+        return Ntire2022Counts(macs=sum(r.macs for r in self.ntire2024_layers),
+                               activations=hooks.activations, convs=hooks.convs)
 
     @property
     def complete(self) -> CompleteCounts:
@@ -185,10 +222,14 @@ class Counts:
             "fallback_reason": self.fallback_reason,
             "seconds": self.seconds,
             "ntire2022": asdict(self.ntire2022),
+            "ntire2024": None if self.ntire2024 is None else asdict(self.ntire2024),
             "complete": {**asdict(complete), "flops": complete.flops},
             "layers": [asdict(r) for r in self.ops],
             "ntire2022_layers": [asdict(r) for r in self.ntire2022_layers],
             "divergences": [asdict(d) for d in self.divergences],
+            "ntire2024_layers": (None if self.ntire2024_layers is None
+                                 else [asdict(r) for r in self.ntire2024_layers]),
+            "ntire2024_divergences": [asdict(d) for d in self.ntire2024_divergences],
             "peers": {
                 name: {**asdict(p), "rel_diff": self.peer_rel_diff(name)}
                 for name, p in self.peers.items()
@@ -218,6 +259,12 @@ class Counts:
             peers={k: _record(PeerCount, v, f"counts.peers.{k}", source)
                    for k, v in peers.items()},
             seconds=number(data.get("seconds", 0.0), "counts.seconds", source, optional=False),
+            ntire2024_layers=(None if data.get("ntire2024_layers") is None else _records(
+                Ntire2024Record, data.get("ntire2024_layers"), "counts.ntire2024_layers",
+                source)),
+            ntire2024_divergences=_records(Ntire2024Divergence,
+                                           data.get("ntire2024_divergences"),
+                                           "counts.ntire2024_divergences", source),
         )
 
 
