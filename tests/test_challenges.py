@@ -404,3 +404,23 @@ def test_each_later_baseline_reproduces_its_years_published_figures(name):
     row = measure(get(rules.baseline.model), predict=False, rules=rules)
     assert row.reproduced is True, row.mismatches()  # RLFN 19.67 G, EFDN 16.70 G, SPAN 9.83 G
     assert row.expected.flops_g == rules.baseline.published.flops_g
+
+
+def test_a_report_mixing_conventions_says_so(tmp_path, capsys, root, monkeypatch):
+    from esrprof.cli import main
+    from esrprof.report import ReportOptions, build_report
+    from esrprof.zoo.registry import DATA_DIR
+
+    monkeypatch.chdir(root)
+    mine = tmp_path / "span.json"
+    assert main(["profile", "reference_models/span.py:SPAN", "--no-predict", "--json",
+                 str(mine)]) == 0
+    capsys.readouterr()
+    table = DATA_DIR / "ntire2022_table1.csv"
+    report = build_report([mine, table], ReportOptions(predict_references=False))
+    assert any("different conventions" in n and "span.json" in n for n in report.notes)
+    same = tmp_path / "span22.json"
+    assert main(["profile", "reference_models/span.py:SPAN", "--challenge", "ntire2022",
+                 "--no-predict", "--json", str(same)]) == 0
+    report = build_report([same, table], ReportOptions(predict_references=False))
+    assert not any("different conventions" in n for n in report.notes)
