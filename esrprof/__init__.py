@@ -28,6 +28,7 @@ from esrprof.errors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.api import count, profile
+    from esrprof.challenges import challenge
     from esrprof.loading import load_model
     from esrprof.monitor import Monitor
     from esrprof.prediction.api import Prediction, predict, predict_challenge
@@ -39,6 +40,7 @@ _LAZY = {
     "Counts": "esrprof.results",
     "Result": "esrprof.results",
     "load_result": "esrprof.results",
+    "challenge": "esrprof.challenges",
     "count": "esrprof.api",
     "profile": "esrprof.api",
     "load_model": "esrprof.loading",
@@ -65,6 +67,7 @@ __all__ = [
     "SpecError",
     "UsageError",
     "__version__",
+    "challenge",
     "count",
     "load_model",
     "load_result",

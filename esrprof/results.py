@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from esrprof import files, jsonio
 from esrprof._version import __version__
+from esrprof.challenges import challenge
 from esrprof.counting.formulas import MAC_KINDS
-from esrprof.errors import ResultFileError
+from esrprof.errors import ResultFileError, UsageError
 from esrprof.extras import require
 from esrprof.jsonio import array, mapping, number, text
 from esrprof.prediction.records import Prediction
@@ -26,12 +27,15 @@ from esrprof.prediction.records import Prediction
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.run import RunResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # What changed between versions; a reader refuses any version above SCHEMA_VERSION.
 SCHEMA_HISTORY = {
     1: "first schema: model, input_shape, counts (params, buffers, ntire2022, complete, layers, "
     "peers), runtime, memory, quality, environment; later added, optional on reading: "
     "quality.split_notes, counts.ntire2024_layers, counts.ntire2024_divergences",
+    2: "top-level 'challenge': the NTIRE year whose rules the figures follow (esrprof/"
+    "challenges/); 'summary' FLOPs follow that year's convention. A version-1 file has none "
+    "and reads as ntire2022",
 }
 
 
@@ -305,6 +309,7 @@ class Result:
     prediction: Prediction | None = None  # GPU figures predicted from the shape trace
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
+    challenge: str = "ntire2022"  # the year whose rules the figures follow (esrprof/challenges)
 
     def run_blocks(self) -> dict[str, Any]:
         if self.run is None:
@@ -316,6 +321,7 @@ class Result:
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "esrprof", "version": self.tool_version},
             "created": self.created,
+            "challenge": self.challenge,
             "model": asdict(self.model),
             "input_shape": list(self.input_shape),
             "counts": self.counts.to_dict() if self.counts is not None else None,
@@ -342,13 +348,15 @@ class Result:
         row: dict[str, Any] = {"model": self.model.name}
         if self.counts is not None:
             n = self.counts.ntire2022
+            flops = convention_counts(self.counts, challenge(self.challenge).counting.convention)
             row.update(
                 params_m=self.counts.params / 1e6,
-                flops_g=n.macs / 1e9,
+                flops_g=flops.macs / 1e9 if flops is not None else None,
                 acts_m=n.activations / 1e6,
                 convs=n.convs,
                 complete_macs_g=self.counts.complete.macs / 1e9,
             )
+        row["challenge"] = self.challenge
         row.update(
             runtime_ms=runtime.get("runtime_ms"),
             memory_mib=memory.get("memory_mib"),
@@ -391,6 +399,7 @@ class Result:
             environment=dict(environment),
             prediction=prediction,
             created=str(data.get("created", "")),
+            challenge=_challenge_name(data.get("challenge", "ntire2022"), source),
             tool_version=str(mapping(data.get("tool"), "tool", source, optional=True)
                              .get("version", "")),
         )
@@ -398,7 +407,21 @@ class Result:
 
 # Top-level keys of a result that are not the run's blocks.
 _RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
-                "environment", "prediction")
+                "environment", "prediction", "challenge")
+
+
+def _challenge_name(value: Any, source: str) -> str:
+    try:
+        return challenge(text(value, "challenge", source)).name
+    except UsageError as exc:
+        raise ResultFileError(f"{source}: {exc}") from None
+
+
+def convention_counts(counts: Counts, convention: str) -> Any | None:
+    """The ``macs``/``activations``/``convs`` of one counting convention (``ntire2022`` or
+    ``ntire2024``): the FLOPs a challenge year publishes. None where these counts lack it (a
+    record read from a file written without it)."""
+    return getattr(counts, convention, None)
 
 
 def _model_info(value: Any, source: str) -> ModelInfo:

@@ -7,8 +7,15 @@ import dataclasses
 import sys
 from typing import Any
 
+from esrprof.challenges import challenge
 from esrprof.cli import run_options
-from esrprof.cli._common import add_command, add_model_arguments, add_optional_int, parse_shape
+from esrprof.cli._common import (
+    add_challenge_argument,
+    add_command,
+    add_model_arguments,
+    add_optional_int,
+    parse_shape,
+)
 from esrprof.counting.counters import parse_counters
 from esrprof.files import check_target
 from esrprof.prediction.gpus import gpu_spec
@@ -35,9 +42,10 @@ def register(sub: Any) -> None:
                      help="show the top N layers by MACs (default 15)")
     p.add_argument("--backend", choices=("auto", "fake", "real"), default="auto",
                    help="auto: shapes only, one real forward if the model needs values")
+    add_challenge_argument(p)
     p.add_argument("--gpu", default=None, metavar="NAME|custom:...",
-                   help="GPU for the predicted memory and runtime (default: the NTIRE 2022 "
-                   "protocol's Titan Xp; e.g. rtx-3090, a100, h100, or "
+                   help="GPU for the predicted memory and runtime (default: the challenge "
+                   "year's, an RTX A6000 for ntire2026; e.g. rtx-3090, a100, h100, or "
                    "custom:fp32_tflops=30,bandwidth_gbs=900)")
     p.add_argument("--no-predict", action="store_true",
                    help="skip the predicted GPU memory and runtime")
@@ -49,12 +57,15 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # every usage error first, without torch: a typo answers in milliseconds
+    rules = challenge(args.challenge)
     shape = parse_shape(args.input_shape)
     check_spec(args.spec)
     check_weights(args.weights)
     kwargs = parse_kwargs(args.kwargs)
     counters = parse_counters(args.counters) if args.counters else ()
-    gpu = None if args.no_predict else gpu_spec(args.gpu or "titan-xp")
+    gpu = None
+    if not args.no_predict and (args.gpu or rules.preset.gpu):
+        gpu = gpu_spec(args.gpu or rules.preset.gpu)  # a bad name: a usage error before work
     if args.json:
         check_target(args.json)  # before the work, not after minutes of it
     run_config = run_options.run_config_from_args(args)
@@ -78,16 +89,20 @@ def run(args: argparse.Namespace) -> int:
         run=run_config,
         info=loaded.info,
         backend=args.backend,
+        challenge=rules.name,
     )
     counts = result.counts
-    out = [card.counts_card(result.model, counts), "", card.divergence_summary(counts)]
+    out = [card.counts_card(result.model, counts, rules), "", card.divergence_summary(counts)]
     if counts.peers:
         out += ["", card.peers_table(counts)]
     if gpu is not None:
-        prediction, note = api.try_predict(loaded.model, gpu)
+        prediction, note = api.try_predict(loaded.model, gpu, rules.name)
         result = dataclasses.replace(result, prediction=prediction)
         out += ["", card.prediction_block(prediction) if prediction is not None else
                 f"Predicted GPU memory and runtime: not available ({note})"]
+    elif not args.no_predict:
+        out += ["", f"Predicted GPU memory and runtime: {rules.title} names no GPU; choose one "
+                "with --gpu"]
     if args.per_layer:
         out += ["", card.layers_table(counts, top=args.per_layer)]
     if result.run is not None:
