@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from esrprof import files, jsonio
+from esrprof import files, jsonio, validate
 from esrprof._version import __version__
-from esrprof.counting.formulas import MAC_KINDS
+from esrprof.counting.kinds import MAC_KINDS
 from esrprof.errors import ResultFileError
-from esrprof.jsonio import array, mapping, number, text
+from esrprof.jsonio import FILE_MARK, mapping, number, text
 from esrprof.prediction.records import Prediction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +32,6 @@ SCHEMA_HISTORY = {
     "peers), runtime, memory, quality, environment; later added, optional on reading: "
     "quality.split_notes",
 }
-
 
 
 @dataclass(frozen=True)
@@ -218,26 +217,13 @@ class Counts:
 
 
 def _records(cls: type, items: Any, where: str, source: str) -> tuple[Any, ...]:
-    return tuple(_record(cls, item, f"{where}[{i}]", source)
-                 for i, item in enumerate(array(items, where, source, optional=True)))
+    return validate.records(lambda v, n, s: _record(cls, v, n, s))([] if items is None else items, where, source)
 
 
 def _record(cls: type, item: Any, where: str, source: str) -> Any:
-    """A record dataclass from its dict: its fields only, each of its annotated kind (ints are
-    counts, never negative)."""
-    item = mapping(item, where, source)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        kind = str(f.type)
-        value = item.get(f.name)
-        name = f"{where}.{f.name}"
-        if kind.startswith("int"):
-            values[f.name] = number(value, name, source, optional="None" in kind, integer=True)
-        elif kind.startswith("float"):
-            values[f.name] = number(value, name, source, optional="None" in kind)
-        else:
-            values[f.name] = text(value, name, source, optional="None" in kind)
-    return cls(**values)
+    """A record dataclass from its dict, every field of its annotated kind (ints are counts,
+    never negative): :func:`esrprof.validate.record`."""
+    return validate.record(cls, item, where, source)
 
 
 @dataclass(frozen=True)
@@ -281,9 +267,13 @@ class Result:
     def to_json(self, indent: int | None = 2) -> str:
         return jsonio.dumps(self.to_dict(), indent=indent)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the JSON record (see :func:`esrprof.files.write_text`); returns ``path``."""
-        return files.write_text(path, self.to_json() + "\n")
+    def save(self, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+        """Write the JSON record (see :func:`esrprof.files.write_json`); returns ``path``.
+
+        An existing file is replaced only when esrprof provably wrote it (its mark and hash),
+        or with ``force``: a source file or a note of the user's is never overwritten.
+        """
+        return files.write_json(path, self.to_dict(), kind="result", force=force)
 
     def summary(self) -> dict[str, Any]:
         """One flat row in the challenge's units: what leaderboards and tables read."""
@@ -318,23 +308,17 @@ class Result:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Result:
         check_schema(data, source)
-        shape = tuple(
-            number(d, f"input_shape[{i}]", source, low="positive", optional=False, integer=True)
-            for i, d in enumerate(array(data.get("input_shape"), "input_shape", source))
-        )
+        shape = validate.shape(data.get("input_shape"), "input_shape", source)
         counts = data.get("counts")
         environment = mapping(data.get("environment"), "environment", source, optional=True)
         prediction = None
         if data.get("prediction") is not None:
-            try:
-                prediction = Prediction.from_dict(
-                    mapping(data["prediction"], "prediction", source))
-            except ResultFileError as exc:
-                raise ResultFileError(f"{source}: {exc}") from None
+            prediction = Prediction.from_dict(mapping(data["prediction"], "prediction", source),
+                                              "prediction", source)
         blocks = {k: v for k, v in data.items() if k not in _RESULT_KEYS}
         run = None
         if blocks:
-            from esrprof.run import RunResult
+            from esrprof.run.records import RunResult
 
             run = RunResult.from_dict(blocks, environment=environment, source=source)
         return cls(
@@ -344,15 +328,15 @@ class Result:
             run=run,
             environment=dict(environment),
             prediction=prediction,
-            created=str(data.get("created", "")),
-            tool_version=str(mapping(data.get("tool"), "tool", source, optional=True)
-                             .get("version", "")),
+            created=text(data.get("created", ""), "created", source),
+            tool_version=text(mapping(data.get("tool"), "tool", source, optional=True)
+                              .get("version", ""), "tool.version", source),
         )
 
 
 # Top-level keys of a result that are not the run's blocks.
 _RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
-                "environment", "prediction")
+                "environment", "prediction", FILE_MARK)
 
 
 def _model_info(value: Any, source: str) -> ModelInfo:

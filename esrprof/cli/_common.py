@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from esrprof.errors import InputShapeError
@@ -84,15 +85,33 @@ def add_model_arguments(
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``1,3,256,256`` (any rank), or ``HxW`` / ``H,W`` shorthand for 1x3xHxW."""
-    raw = text.lower().replace("x", ",").replace(" ", "")
+    """``N,C,H,W`` (three dimensions or more, any rank), or the ``HxW`` shorthand for 1x3xHxW.
+
+    Two comma-separated numbers are refused: ``1,3`` reads as an N,C prefix far more often than
+    as a 1x3-pixel image, and an image of that size is no input to profile.
+    """
+    raw = text.lower().replace(" ", "")
     try:
-        dims = tuple(int(d) for d in raw.split(",") if d)
+        dims = tuple(int(d) for d in raw.replace("x", ",").split(",") if d)
     except ValueError:
         raise InputShapeError(f"--input-shape {text!r}: expected integers like 1,3,256,256") \
             from None
     if not dims or any(d <= 0 for d in dims):
         raise InputShapeError(f"--input-shape {text!r}: dimensions must be positive")
-    if len(dims) == 2:
-        dims = (1, 3, *dims)
+    if len(dims) == 2 and "," not in raw:
+        return (1, 3, *dims)
+    if len(dims) < 3:
+        raise InputShapeError(f"--input-shape {text!r}: give N,C,H,W (or HxW for 1x3xHxW)")
     return dims
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (the CLI's; the library never prints)."""
+    print(f"esrprof: warning: {message}", file=sys.stderr)
+
+
+def add_force(parser: argparse.ArgumentParser, what: str = "the output file") -> None:
+    """``--force``: replace an existing file esrprof cannot prove it wrote (``what``)."""
+    parser.add_argument("--force", action="store_true",
+                        help=f"replace {what} even when esrprof did not write it (without "
+                        "it, only a file esrprof wrote and nobody changed is replaced)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.cli._common import add_command, add_force, add_model_arguments, parse_shape
 
 
 def _seconds(text: str) -> float:
@@ -86,6 +86,7 @@ def register(sub: Any) -> None:
                    "60); a model too slow for the minimum pairs in it is refused at once")
     p.add_argument("--seed", type=int, default=0, help="seed of the input and the bootstrap")
     p.add_argument("--json", default=None, metavar="PATH", help="write the verdict here")
+    add_force(p, "the --json file")
     p.set_defaults(func=run)
 
 
@@ -136,13 +137,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, deadline: Any) -> int:
     from esrprof.cli.baseline import device_model
-    from esrprof.files import write_text
-    from esrprof.jsonio import dumps
+    from esrprof.files import check_target, write_json
     from esrprof.latency.baseline import load_baseline
     from esrprof.latency.gate import run_gate
     from esrprof.loading import build, load_model, parse_kwargs
 
     config = _config(args)
+    if args.json:
+        check_target(args.json, force=args.force)  # before the timing, not after it
     baseline = load_baseline(args.baseline)
     shape = parse_shape(args.input_shape) if args.input_shape else None
     kwargs = parse_kwargs(args.kwargs) if args.kwargs is not None else baseline.kwargs
@@ -152,6 +154,6 @@ def _run(args: argparse.Namespace, deadline: Any) -> int:
     verdict = run_gate(candidate, baseline, config, base=base, input_shape=shape,
                        name=loaded.info.name, deadline=deadline)
     if args.json:
-        write_text(args.json, dumps(verdict) + "\n")
+        write_json(args.json, verdict, kind="gate verdict", force=args.force)
     print(verdict.message())
     return verdict.exit_code

@@ -7,7 +7,13 @@ import dataclasses
 import sys
 from typing import Any
 
-from esrprof.cli._common import add_command, add_model_arguments, add_optional_int, parse_shape
+from esrprof.cli._common import (
+    add_command,
+    add_force,
+    add_model_arguments,
+    add_optional_int,
+    parse_shape,
+)
 
 # What `esrprof profile` profiles when no model is named: the challenge's IMDN baseline, by its
 # module name so that it works from an installed wheel as from a checkout.
@@ -38,6 +44,7 @@ def register(sub: Any) -> None:
                    help="skip the predicted GPU memory and runtime")
     p.add_argument("--name", default=None, help="name to record (default: the class name)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the full result here")
+    add_force(p, "the --json file")
     try:
         from esrprof.cli import run_options
     except ImportError:  # pragma: no cover - run support not installed
@@ -59,11 +66,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_predict:
         from esrprof.prediction.gpus import gpu_spec
 
-        gpu = gpu_spec(args.gpu or "titan-xp")  # a bad name is a usage error before any work
+        # a bad name ('' included) is a usage error before any work
+        gpu = gpu_spec("titan-xp" if args.gpu is None else args.gpu)
+    elif args.gpu is not None:
+        from esrprof.cli._common import warn
+
+        warn(f"--gpu {args.gpu} is unused: --no-predict predicts nothing")
     if args.json:
         from esrprof.files import check_target
 
-        check_target(args.json)  # before the work, not after minutes of it
+        check_target(args.json, force=args.force)  # before the work, not after minutes of it
     run_options = args._run_options
     run_config = run_options.run_config_from_args(args) if run_options is not None else None
     loaded = load_model(
@@ -97,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if result.run is not None and run_options is not None:
         out += ["", run_options.render_run(result.run_blocks())]
     if args.json:
-        path = result.save(args.json)
+        path = result.save(args.json, force=args.force)
         out += ["", f"result written to {path}"]
     print("\n".join(out), file=sys.stdout)
     return 0

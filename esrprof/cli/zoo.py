@@ -7,7 +7,7 @@ import re
 import textwrap
 from typing import Any
 
-from esrprof.cli._common import add_command
+from esrprof.cli._common import add_command, add_force
 from esrprof.errors import UsageError
 
 _NOTE_MARK = "*"
@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="only these models (default: all)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows here")
+    add_force(p, "the --json file")
     p.add_argument("--no-predict", action="store_true",
                    help="skip the predicted GPU memory and runtime (Titan Xp, NTIRE 2022)")
     p.set_defaults(func=run)
@@ -42,17 +43,20 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"no reference model named {name!r}; known: {', '.join(REGISTRY)}"
             ) from None
+    if args.json:
+        from esrprof.files import check_target
+
+        check_target(args.json, force=args.force)  # before the work
     rows = measure_all(args.names or None, predict=not args.no_predict)
     print(render(rows))
     if not args.no_predict:
         print()
         print(render_predictions(rows))
     if args.json:
-        from esrprof.files import write_text
-        from esrprof.jsonio import dumps
+        from esrprof.files import write_json
 
         payload = {"input_shape": [1, 3, 256, 256], "models": [r.to_dict() for r in rows]}
-        write_text(args.json, dumps(payload) + "\n")
+        write_json(args.json, payload, kind="zoo", force=args.force)
         print(f"wrote {args.json}")
     return 0
 
