@@ -115,8 +115,10 @@ def check_depth(value: Any, source: str = "<json>", limit: int = MAX_DEPTH) -> N
         stack.extend((child, depth + 1) for child in children)
 
 
-def read_bytes(path: str | os.PathLike[str], limit: int = MAX_READ_BYTES) -> bytes:
+def read_bytes(path: str | os.PathLike[str], limit: int = MAX_READ_BYTES, *,
+               head: bool = False) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; anything else is one line.
+    With ``head``, the first ``limit`` bytes of a regular file of any size.
 
     The file is opened without blocking (a FIFO nobody writes to is refused, not waited on) and
     its type and size are checked on the open descriptor before reading: a pipe, a device such
@@ -139,7 +141,7 @@ def read_bytes(path: str | os.PathLike[str], limit: int = MAX_READ_BYTES) -> byt
         if not stat.S_ISREG(info.st_mode):
             raise ResultFileError(f"{p}: is {_file_kind(info.st_mode)}, not a regular file; "
                                   "esrprof reads only regular files")
-        if info.st_size > limit:
+        if info.st_size > limit and not head:
             raise ResultFileError(f"{p}: {info.st_size / 2**20:.0f} MiB is more than the "
                                   f"{limit / 2**20:.0f} MiB esrprof reads")
         chunks, size = [], 0
@@ -149,6 +151,8 @@ def read_bytes(path: str | os.PathLike[str], limit: int = MAX_READ_BYTES) -> byt
                 break
             chunks.append(chunk)
             size += len(chunk)
+        if size > limit and head:
+            return b"".join(chunks)[:limit]
         if size > limit:
             raise ResultFileError(f"{p}: more than the {limit / 2**20:.0f} MiB esrprof reads")
         return b"".join(chunks)

@@ -7,7 +7,6 @@ it uses: a count or figure that makes no sense is one line naming the file and t
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -217,7 +216,8 @@ class Counts:
 
 
 def _records(cls: type, items: Any, where: str, source: str) -> tuple[Any, ...]:
-    return validate.records(lambda v, n, s: _record(cls, v, n, s))([] if items is None else items, where, source)
+    read = validate.records(lambda v, n, s: _record(cls, v, n, s))
+    return read([] if items is None else items, where, source)
 
 
 def _record(cls: type, item: Any, where: str, source: str) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from esrprof.counting.kinds import ELEMENT_KINDS, KINDS, MAC_KINDS
+from esrprof.counting.kinds import ELEMENT_KINDS, MAC_KINDS
 from esrprof.errors import UsageError
 
 aten = torch.ops.aten
