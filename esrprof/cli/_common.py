@@ -115,3 +115,75 @@ def add_force(parser: argparse.ArgumentParser, what: str = "the output file") ->
     parser.add_argument("--force", action="store_true",
                         help=f"replace {what} even when esrprof did not write it (without "
                         "it, only a file esrprof wrote and nobody changed is replaced)")
+
+
+# ------------------------------------------------------------------------ the output streams
+
+# What a terminal that cannot show a character gets instead (PYTHONIOENCODING=ascii, a
+# Latin-1 console): the card stays readable rather than failing on its first "ρ".
+ASCII_FALLBACKS = {
+    "ρ": "rho", "τ": "tau", "²": "^2", "³": "^3", "×": "x", "—": "--", "–": "-", "−": "-",
+    "…": "...", "µ": "u", "μ": "u", "≈": "~", "≥": ">=", "≤": "<=", "±": "+/-", "→": "->",
+    "←": "<-", "·": "*", "°": " deg", "\u00a0": " ", "‘": "'", "’": "'", "“": '"', "”": '"',
+    "✓": "ok", "✗": "x", "Δ": "delta",
+}
+_FALLBACK_ERRORS = "esrprof-fallback"
+
+
+def _fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    import unicodedata
+
+    out = []
+    for ch in exc.object[exc.start:exc.end]:
+        plain = ASCII_FALLBACKS.get(ch)
+        if plain is None:  # é -> e; anything with no ASCII letter in it -> ?
+            plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
+        out.append(plain)
+    return "".join(out), exc.end
+
+
+def prepare_streams() -> None:
+    """Let stdout and stderr write what their encoding cannot hold as ASCII fallbacks
+    (:data:`ASCII_FALLBACKS`) instead of raising UnicodeEncodeError mid-card."""
+    import codecs
+
+    try:
+        codecs.lookup_error(_FALLBACK_ERRORS)
+    except LookupError:
+        codecs.register_error(_FALLBACK_ERRORS, _fallback)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+        if reconfigure is None or encoding in ("utf-8", "utf8"):
+            continue
+        try:
+            reconfigure(errors=_FALLBACK_ERRORS)
+        except (ValueError, OSError):  # pragma: no cover - a stream that cannot change
+            pass
+
+
+def flush_stdout() -> str | None:
+    """Flush stdout; when it cannot be written (``> /dev/full``, a closed pipe, a full disk),
+    say why in a few words and point it at /dev/null so that nothing is retried (and no
+    "Exception ignored" traceback follows at exit)."""
+    try:
+        sys.stdout.flush()
+        return None
+    except BrokenPipeError:
+        silence_stdout()
+        return ""
+    except OSError as exc:
+        silence_stdout()
+        return exc.strerror or str(exc)
+
+
+def silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
