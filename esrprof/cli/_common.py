@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -158,10 +159,8 @@ def prepare_streams() -> None:
         encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
         if reconfigure is None or encoding in ("utf-8", "utf8"):
             continue
-        try:
+        with contextlib.suppress(ValueError, OSError):  # a stream that cannot change
             reconfigure(errors=_FALLBACK_ERRORS)
-        except (ValueError, OSError):  # pragma: no cover - a stream that cannot change
-            pass
 
 
 def flush_stdout() -> str | None:

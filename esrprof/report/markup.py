@@ -51,10 +51,12 @@ def csv_cell(value: Any) -> Any:
 
 def csv_frame(frame: Any) -> Any:
     """A copy of a DataFrame with every text cell through :func:`csv_cell` (and the headers)."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(csv_cell)
+        if is_object_dtype(out[column]) or is_string_dtype(out[column]):
+            out[column] = out[column].map(csv_cell).astype(object)
     return out.rename(columns=lambda c: csv_cell(c) if isinstance(c, str) else c)
 
 
