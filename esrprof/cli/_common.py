@@ -147,20 +147,41 @@ def _fallback(exc: UnicodeError) -> tuple[str, int]:
 
 def prepare_streams() -> None:
     """Let stdout and stderr write what their encoding cannot hold as ASCII fallbacks
-    (:data:`ASCII_FALLBACKS`) instead of raising UnicodeEncodeError mid-card."""
+    (:data:`ASCII_FALLBACKS`) instead of raising UnicodeEncodeError mid-card. Under an ASCII
+    locale (``LC_ALL=C``) Python writes UTF-8 all the same (its automatic UTF-8 mode); unless
+    the user asked for an encoding (PYTHONIOENCODING, PYTHONUTF8=1), esrprof writes what that
+    locale can show."""
     import codecs
 
     try:
         codecs.lookup_error(_FALLBACK_ERRORS)
     except LookupError:
         codecs.register_error(_FALLBACK_ERRORS, _fallback)
+    ascii_locale = _ascii_locale()
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
-        encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
-        if reconfigure is None or encoding in ("utf-8", "utf8"):
+        if reconfigure is None:
             continue
-        with contextlib.suppress(ValueError, OSError):  # a stream that cannot change
-            reconfigure(errors=_FALLBACK_ERRORS)
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+        with contextlib.suppress(ValueError, OSError, LookupError):  # a stream that cannot
+            if ascii_locale:
+                reconfigure(encoding="ascii", errors=_FALLBACK_ERRORS)
+            elif encoding not in ("utf-8", "utf8"):
+                reconfigure(errors=_FALLBACK_ERRORS)
+
+
+def _ascii_locale() -> bool:
+    """Whether the locale says ASCII (C, POSIX) and the user asked for no encoding."""
+    import locale
+    import os
+
+    if os.environ.get("PYTHONIOENCODING") or os.environ.get("PYTHONUTF8") == "1":
+        return False
+    try:
+        codeset = locale.nl_langinfo(locale.CODESET)
+    except (AttributeError, ValueError):  # pragma: no cover - not on POSIX
+        return False
+    return codeset.upper().replace("_", "-") in ("ANSI-X3.4-1968", "ASCII", "US-ASCII")
 
 
 def flush_stdout() -> str | None:
