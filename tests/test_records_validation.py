@@ -185,8 +185,9 @@ def baseline_doc(tmp_path_factory) -> tuple[Path, dict]:
     model_file.write_text(TINY_SOURCE)
     from esrprof.loading import build
 
-    b = make_baseline(build(f"{model_file}:Tiny", {}), (1, 3, 8, 8), kwargs={}, spec=f"{model_file}:Tiny",
-                      name="tiny", samples=8, threads=1)
+    spec = f"{model_file}:Tiny"
+    b = make_baseline(build(spec, {}), (1, 3, 8, 8), kwargs={}, spec=spec, name="tiny",
+                      samples=8, threads=1)
     path = save_baseline(b, folder / "b.json")
     return path, json.loads(path.read_text())
 

@@ -117,7 +117,7 @@ def test_zoo_json_is_protected_too(capsys, tmp_path):
     target = tmp_path / "zoo.json"
     target.write_text("notes")
     code, _, err = _cli(capsys, "zoo", "imdn", "--no-predict", "--json", str(target))
-    assert code == 2 and target.read_text() == "notes"
+    assert code == 2 and "--force" in err and target.read_text() == "notes"
     assert _cli(capsys, "zoo", "imdn", "--no-predict", "--json", str(target), "--force")[0] == 0
     assert _cli(capsys, "zoo", "imdn", "--no-predict", "--json", str(target))[0] == 0
     assert read_json(target)["models"][0]["name"] == "IMDN"
