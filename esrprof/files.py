@@ -73,20 +73,19 @@ def _inspect(target: Path) -> os.stat_result | None:
     return info
 
 
-def check_target(path: str | os.PathLike[str], *, force: bool = False,
-                 existing: bool = True) -> Path:
+def check_target(path: str | os.PathLike[str], *, force: bool = False) -> Path:
     """Fail now, with the line a write would give later, if ``path`` cannot be written: a
     command checks its output path before minutes of work, not after.
 
-    With ``existing`` (every write to a path the user names), an existing regular file must be
-    one esrprof provably wrote (:func:`proven_file`) unless ``force``.
+    An existing regular file must be one esrprof provably wrote (:func:`proven_file`) unless
+    ``force``.
     """
     target = Path(path)
     info = _inspect(target)
     if info is not None:
         if stat.S_ISREG(info.st_mode) and not os.access(target, os.W_OK):
             raise OutputError(f"cannot write {target}: permission denied")
-        if existing and stat.S_ISREG(info.st_mode) and not force:
+        if stat.S_ISREG(info.st_mode) and not force:
             reason = proven_file(target)
             if reason is not None:
                 raise OutputError(f"{target} exists and {reason}; nothing was changed: pass "
