@@ -55,12 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    prepare_streams()  # before --help too: its text may hold characters the terminal cannot show
     parser = build_parser()
     args = parser.parse_args(expand_optional_values(argv))
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    prepare_streams()
     try:
         code = int(args.func(args) or 0)
     except EsrprofError as exc:
