@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from esrprof.challenges import challenge as challenge_rules
-from esrprof.errors import DataError
+from esrprof.errors import DataError, about
 from esrprof.extras import require
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -115,7 +115,7 @@ def read_image(path: Path) -> torch.Tensor:
             rgb = im.convert("RGB")
             array = np.asarray(rgb, dtype=np.uint8).copy()
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise UnreadableImage(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
+        raise UnreadableImage(f"{path}: unreadable image ({about(path, exc)})") from None
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 

@@ -51,6 +51,15 @@ def describe(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:limit]
 
 
+def about(path: object, exc: BaseException) -> str:
+    """``Type: message`` of an error about ``path``, the path itself left out of the message
+    (the line names it once, before this): one path per message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    for shown in (f"'{path}'", f'"{path}"', str(path)):
+        text = text.replace(shown, "it")
+    return f"{type(exc).__name__}: {text}"
+
+
 class OutputError(UsageError):
     """An output path that cannot be written safely (a folder, under a file, read-only)."""
 

@@ -7,6 +7,12 @@ symlink; a device node or pipe (``/dev/null``, ``/dev/stdout``) is written throu
 replaced. A target that is a folder, sits under a file or in a folder esrprof may not write to
 is one :class:`~esrprof.errors.OutputError` line (exit 2).
 
+A JSON file written to a path the user names (``--json``, ``-o``) goes through
+:func:`write_json`: it carries a mark, the top-level ``esrprof_file`` key with its kind and the
+SHA-256 of the file's own text, and an existing file is replaced only when it carries a mark
+whose hash still matches (:func:`proven_file`), or with ``force``. A model's source, a note
+called ``notes.json`` or a result someone edited by hand is never overwritten by accident.
+
 A folder esrprof writes whole (a report) is built aside and swapped in by
 :func:`replace_folder`. Only a folder esrprof can prove it wrote is ever replaced: its
 ``.esrprof-report`` manifest lists the SHA-256 of every file, and a folder holding any file not
@@ -29,10 +35,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from esrprof.errors import OutputError, ResultFileError
-from esrprof.jsonio import dumps, loads
+from esrprof.jsonio import FILE_MARK, dumps, jsonable, loads, read_text
 
 T = TypeVar("T")
 
@@ -67,14 +73,23 @@ def _inspect(target: Path) -> os.stat_result | None:
     return info
 
 
-def check_target(path: str | os.PathLike[str]) -> Path:
-    """Fail now, with the line :func:`write_text` would give later, if ``path`` cannot be
-    written: a command checks its output path before minutes of work, not after."""
+def check_target(path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Fail now, with the line a write would give later, if ``path`` cannot be written: a
+    command checks its output path before minutes of work, not after.
+
+    An existing regular file must be one esrprof provably wrote (:func:`proven_file`) unless
+    ``force``.
+    """
     target = Path(path)
     info = _inspect(target)
     if info is not None:
         if stat.S_ISREG(info.st_mode) and not os.access(target, os.W_OK):
             raise OutputError(f"cannot write {target}: permission denied")
+        if stat.S_ISREG(info.st_mode) and not force:
+            reason = proven_file(target)
+            if reason is not None:
+                raise OutputError(f"{target} exists and {reason}; nothing was changed: pass "
+                                  "--force to replace it, or choose another path")
         return target
     folder = Path(os.path.realpath(target)).parent
     while not folder.exists():
@@ -82,8 +97,52 @@ def check_target(path: str | os.PathLike[str]) -> Path:
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: a parent of it is a file")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {target}: permission denied in {folder}")
+        raise OutputError(f"cannot write {target}: permission denied in that folder")
     return target
+
+
+# ------------------------------------------------------------------- files esrprof can prove
+
+_UNSIGNED = "0" * 64  # the hash's place while the hash is computed
+
+
+def marked_json(doc: Any, kind: str) -> str:
+    """``doc`` as JSON text that carries its mark: ``esrprof_file`` (last key) holds ``kind``
+    and the SHA-256 of the text with the hash itself written as 64 zeros."""
+    body = dict(jsonable(doc))
+    body.pop(FILE_MARK, None)
+    body[FILE_MARK] = {"kind": kind, "sha256": _UNSIGNED}
+    text = dumps(body) + "\n"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    head, _, tail = text.rpartition(_UNSIGNED)
+    return head + digest + tail
+
+
+def proven_file(path: str | os.PathLike[str]) -> str | None:
+    """None when ``path`` is a JSON file esrprof wrote and nobody changed since (its mark's
+    hash matches its text); otherwise why not, in a few words."""
+    try:
+        text = read_text(path)
+        doc = loads(text, str(path))
+    except ResultFileError:
+        return "esrprof did not write it (it is not an esrprof JSON file)"
+    mark = doc.get(FILE_MARK) if isinstance(doc, dict) else None
+    digest = mark.get("sha256") if isinstance(mark, dict) else None
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return "esrprof did not write it (it has no esrprof mark)"
+    head, _, tail = text.rpartition(digest)
+    if hashlib.sha256((head + _UNSIGNED + tail).encode("utf-8")).hexdigest() != digest:
+        return "it changed since esrprof wrote it"
+    return None
+
+
+def write_json(path: str | os.PathLike[str], doc: Any, *, kind: str,
+               force: bool = False) -> Path:
+    """Write ``doc`` to ``path`` with its mark (:func:`marked_json`), safely (see
+    :func:`write_text`); an existing file is replaced only when :func:`proven_file` proves
+    esrprof wrote it, or with ``force``."""
+    check_target(path, force=force)
+    return write_text(path, marked_json(doc, kind))
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

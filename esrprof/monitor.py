@@ -211,6 +211,7 @@ class _LogFile:
         self.path = path
         self.csv = suffix == ".csv"
         make_parent(path, f"the log {path}")
+        _check_existing_log(path, self.csv)
 
     def append(self, record: MonitorRecord) -> None:
         row = record.to_dict()
@@ -226,6 +227,30 @@ class _LogFile:
         except OSError as exc:
             raise OutputError(f"cannot append to the log {self.path}: "
                               f"{exc.strerror or exc}") from None
+
+
+def _check_existing_log(path: Path, is_csv: bool) -> None:
+    """Appending is for esrprof's own logs: an existing non-empty regular file must start as a
+    monitor log does (the CSV header, or a JSON line that reads as a valid record); a notes
+    file of the user's is refused before training starts, never appended to."""
+    from esrprof import validate
+    from esrprof.errors import ResultFileError
+    from esrprof.jsonio import loads, read_bytes
+
+    try:
+        if not path.exists() or not path.is_file() or path.stat().st_size == 0:
+            return  # new, or a pipe or device written through
+        first = read_bytes(path, 1 << 16, head=True).split(b"\n", 1)[0].decode("utf-8")
+        if is_csv:
+            if first.strip() != ",".join(_FIELDS):
+                raise ResultFileError(f"{path}: line 1 is not the header of an esrprof log")
+        else:
+            validate.record(MonitorRecord, loads(first, f"{path}: line 1"), "line 1",
+                            str(path), domains={"latency_ms": "positive"})
+    except (ResultFileError, UnicodeDecodeError, OSError) as exc:
+        reason = str(exc).removeprefix(f"{path}: ")  # one path per message
+        raise OutputError(f"the log {path} exists and is not an esrprof monitor log ({reason}); "
+                          "nothing was changed: choose another log file") from None
 
 
 def _tensorboard_writer(target: Any) -> Any:

@@ -36,6 +36,20 @@ def check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def check_dtype(dtype: Any) -> torch.dtype | None:
+    """None (the model's own dtype) or a floating ``torch.dtype``; anything else (``"fp16"``,
+    ``torch.int64``) is a UsageError line naming what was given."""
+    if dtype is None:
+        return None
+    if not isinstance(dtype, torch.dtype):
+        raise UsageError(f"dtype must be a torch floating dtype such as torch.float16, got "
+                         f"{dtype!r}")
+    if not dtype.is_floating_point:
+        raise UsageError(f"dtype {dtype_label(dtype)} is not a floating dtype; a model computes "
+                         "in torch.float32, torch.float16 or torch.bfloat16")
+    return dtype
+
+
 def _integral(value: Any) -> bool:
     try:
         return int(value) == value

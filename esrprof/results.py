@@ -7,7 +7,6 @@ it uses: a count or figure that makes no sense is one line naming the file and t
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -15,13 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from esrprof import files, jsonio
+from esrprof import files, jsonio, validate
 from esrprof._version import __version__
 from esrprof.challenges import challenge
-from esrprof.counting.formulas import MAC_KINDS
+from esrprof.counting.kinds import MAC_KINDS
 from esrprof.errors import ResultFileError, UsageError
 from esrprof.extras import require
-from esrprof.jsonio import array, mapping, number, text
+from esrprof.jsonio import FILE_MARK, mapping, number, text
 from esrprof.prediction.records import Prediction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,7 +36,6 @@ SCHEMA_HISTORY = {
     "challenges/); 'summary' FLOPs follow that year's convention. A version-1 file has none "
     "and reads as ntire2022",
 }
-
 
 
 @dataclass(frozen=True)
@@ -270,26 +268,14 @@ class Counts:
 
 
 def _records(cls: type, items: Any, where: str, source: str) -> tuple[Any, ...]:
-    return tuple(_record(cls, item, f"{where}[{i}]", source)
-                 for i, item in enumerate(array(items, where, source, optional=True)))
+    read = validate.records(lambda v, n, s: _record(cls, v, n, s))
+    return read([] if items is None else items, where, source)
 
 
 def _record(cls: type, item: Any, where: str, source: str) -> Any:
-    """A record dataclass from its dict: its fields only, each of its annotated kind (ints are
-    counts, never negative)."""
-    item = mapping(item, where, source)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        kind = str(f.type)
-        value = item.get(f.name)
-        name = f"{where}.{f.name}"
-        if kind.startswith("int"):
-            values[f.name] = number(value, name, source, optional="None" in kind, integer=True)
-        elif kind.startswith("float"):
-            values[f.name] = number(value, name, source, optional="None" in kind)
-        else:
-            values[f.name] = text(value, name, source, optional="None" in kind)
-    return cls(**values)
+    """A record dataclass from its dict, every field of its annotated kind (ints are counts,
+    never negative): :func:`esrprof.validate.record`."""
+    return validate.record(cls, item, where, source)
 
 
 @dataclass(frozen=True)
@@ -335,9 +321,13 @@ class Result:
     def to_json(self, indent: int | None = 2) -> str:
         return jsonio.dumps(self.to_dict(), indent=indent)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the JSON record (see :func:`esrprof.files.write_text`); returns ``path``."""
-        return files.write_text(path, self.to_json() + "\n")
+    def save(self, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+        """Write the JSON record (see :func:`esrprof.files.write_json`); returns ``path``.
+
+        An existing file is replaced only when esrprof provably wrote it (its mark and hash),
+        or with ``force``: a source file or a note of the user's is never overwritten.
+        """
+        return files.write_json(path, self.to_dict(), kind="result", force=force)
 
     def summary(self) -> dict[str, Any]:
         """One flat row in the challenge's units: what leaderboards and tables read."""
@@ -372,23 +362,17 @@ class Result:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Result:
         check_schema(data, source)
-        shape = tuple(
-            number(d, f"input_shape[{i}]", source, low="positive", optional=False, integer=True)
-            for i, d in enumerate(array(data.get("input_shape"), "input_shape", source))
-        )
+        shape = validate.shape(data.get("input_shape"), "input_shape", source)
         counts = data.get("counts")
         environment = mapping(data.get("environment"), "environment", source, optional=True)
         prediction = None
         if data.get("prediction") is not None:
-            try:
-                prediction = Prediction.from_dict(
-                    mapping(data["prediction"], "prediction", source))
-            except ResultFileError as exc:
-                raise ResultFileError(f"{source}: {exc}") from None
+            prediction = Prediction.from_dict(mapping(data["prediction"], "prediction", source),
+                                              "prediction", source)
         blocks = {k: v for k, v in data.items() if k not in _RESULT_KEYS}
         run = None
         if blocks:
-            from esrprof.run import RunResult
+            from esrprof.run.records import RunResult
 
             run = RunResult.from_dict(blocks, environment=environment, source=source)
         return cls(
@@ -398,16 +382,16 @@ class Result:
             run=run,
             environment=dict(environment),
             prediction=prediction,
-            created=str(data.get("created", "")),
+            created=text(data.get("created", ""), "created", source),
+            tool_version=text(mapping(data.get("tool"), "tool", source, optional=True)
+                              .get("version", ""), "tool.version", source),
             challenge=_challenge_name(data.get("challenge", "ntire2022"), source),
-            tool_version=str(mapping(data.get("tool"), "tool", source, optional=True)
-                             .get("version", "")),
         )
 
 
 # Top-level keys of a result that are not the run's blocks.
 _RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
-                "environment", "prediction", "challenge")
+                "environment", "prediction", "challenge", FILE_MARK)
 
 
 def _challenge_name(value: Any, source: str) -> str:

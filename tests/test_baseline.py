@@ -114,7 +114,7 @@ def _rewrite(path, fn):
         (lambda d: d["base"].update(sha256=None), "missing base.sha256"),
         (lambda d: d["base"].update(git_dirty="yes"), "base.git_dirty must be true or false"),
         (lambda d: d.update(model=[]), "model must be an object, not list"),
-        (lambda d: d["model"].update(params=1.5), "model.params must be an integer"),
+        (lambda d: d["model"].update(params=1.5), "model.params is 1.5, not an integer"),
         (lambda d: d.update(reference={"spec": "x:Y", "ratios": [1.0, float("nan")]}),
          "no valid reference ratios"),
         (lambda d: d.update(input_shape=[1, 3, 0, 8]), "bad input_shape"),

@@ -181,7 +181,12 @@ def test_unknown_counter(capsys):
 def test_json_write_is_atomic_and_keeps_old_file_on_failure(capsys, tmp_path):
     target = tmp_path / "r.json"
     target.write_text("previous result")
+    # without --force the file (not esrprof's) is refused before any work; with it, a model
+    # that fails still leaves the old file whole
     code, _ = _err(capsys, "profile", IMDN, "--input-shape", "1,4,8,8", "--json", str(target))
+    assert code == 2 and target.read_text() == "previous result"
+    code, _ = _err(capsys, "profile", IMDN, "--input-shape", "1,4,8,8", "--json", str(target),
+                   "--force")
     assert code == 1
     assert target.read_text() == "previous result"
 

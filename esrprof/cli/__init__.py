@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from esrprof._version import __version__
-from esrprof.cli._common import expand_optional_values
+from esrprof.cli._common import expand_optional_values, flush_stdout, prepare_streams
 from esrprof.errors import EsrprofError, describe
 
 # Each is esrprof.cli.<name>, torch-free at import (see above).
 COMMANDS = ("profile", "zoo", "report", "gate", "baseline")
+
+
+# What a write to a full or broken output gives (every file esrprof writes itself turns these
+# into an OutputError; one that reaches main() came from printing).
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,13 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    prepare_streams()  # before --help too: its text may hold characters the terminal cannot show
     parser = build_parser()
     args = parser.parse_args(expand_optional_values(argv))
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
     except EsrprofError as exc:
         if args.debug:
             raise
@@ -78,10 +85,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return _fail(f"user code called sys.exit({exc.code!r})", 1)
+    except OSError as exc:
+        if args.debug:
+            raise
+        problem = flush_stdout()  # the output itself may be what failed
+        if problem is not None or exc.errno in _WRITE_ERRNOS:
+            _silence_stdout()
+            return _fail(f"cannot write the output: {problem or exc.strerror or exc}", 1)
+        return _fail(f"{describe(exc)} (run with --debug for the traceback)", 1)
     except Exception as exc:  # a failure no door turned into an EsrprofError
         if args.debug:
             raise
         return _fail(f"{describe(exc)} (run with --debug for the traceback)", 1)
+    problem = flush_stdout()  # `> /dev/full`: one line and exit 1, not a traceback at exit
+    if problem:
+        return _fail(f"cannot write the output: {problem}", 1)
+    return code
 
 
 def _fail(message: str, code: int) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.cli._common import add_command, add_force, add_model_arguments, parse_shape
 from esrprof.cli.baseline import device_model
-from esrprof.files import check_target, write_text
-from esrprof.jsonio import dumps, read_json
+from esrprof.files import check_target, write_json
+from esrprof.jsonio import read_json
 from esrprof.specs import check_spec, check_weights, parse_kwargs
 
 
@@ -90,6 +90,7 @@ def register(sub: Any) -> None:
                    "60); a model too slow for the minimum pairs in it is refused at once")
     p.add_argument("--seed", type=int, default=0, help="seed of the input and the bootstrap")
     p.add_argument("--json", default=None, metavar="PATH", help="write the verdict here")
+    add_force(p, "the --json file")
     p.set_defaults(func=run)
 
 
@@ -147,9 +148,9 @@ def _check(args: argparse.Namespace) -> tuple[Any, Any]:
         check_spec(args.base)
     check_weights(args.weights)
     kwargs = parse_kwargs(args.kwargs) if args.kwargs is not None else None
-    read_json(args.baseline)  # a missing or broken baseline answers at once
     if args.json:
-        check_target(args.json)
+        check_target(args.json, force=args.force)
+    read_json(args.baseline)  # a missing or broken baseline answers at once
     return shape, kwargs
 
 
@@ -167,6 +168,6 @@ def _run(args: argparse.Namespace, shape: Any, kwargs: Any, deadline: Any) -> in
     verdict = run_gate(candidate, baseline, config, base=base, input_shape=shape,
                        name=loaded.info.name, deadline=deadline)
     if args.json:
-        write_text(args.json, dumps(verdict) + "\n")
+        write_json(args.json, verdict, kind="gate verdict", force=args.force)
     print(verdict.message())
     return verdict.exit_code

@@ -12,9 +12,11 @@ from esrprof.cli import run_options
 from esrprof.cli._common import (
     add_challenge_argument,
     add_command,
+    add_force,
     add_model_arguments,
     add_optional_int,
     parse_shape,
+    warn,
 )
 from esrprof.counting.counters import parse_counters
 from esrprof.files import check_target
@@ -51,6 +53,7 @@ def register(sub: Any) -> None:
                    help="skip the predicted GPU memory and runtime")
     p.add_argument("--name", default=None, help="name to record (default: the class name)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the full result here")
+    add_force(p, "the --json file")
     run_options.add_run_arguments(p)
     p.set_defaults(func=run)
 
@@ -64,10 +67,13 @@ def run(args: argparse.Namespace) -> int:
     kwargs = parse_kwargs(args.kwargs)
     counters = parse_counters(args.counters) if args.counters else ()
     gpu = None
-    if not args.no_predict and (args.gpu or rules.preset.gpu):
-        gpu = gpu_spec(args.gpu or rules.preset.gpu)  # a bad name: a usage error before work
+    if not args.no_predict and (args.gpu is not None or rules.preset.gpu):
+        # a bad name ('' included) is a usage error before any work
+        gpu = gpu_spec(rules.preset.gpu if args.gpu is None else args.gpu)
+    elif args.no_predict and args.gpu is not None:
+        warn(f"--gpu {args.gpu} is unused: --no-predict predicts nothing")
     if args.json:
-        check_target(args.json)  # before the work, not after minutes of it
+        check_target(args.json, force=args.force)  # before the work, not after minutes of it
     run_config = run_options.run_config_from_args(args)
     # the work
     from esrprof import api, card
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if result.run is not None:
         out += ["", run_options.render_run(result.run_blocks())]
     if args.json:
-        path = result.save(args.json)
+        path = result.save(args.json, force=args.force)
         out += ["", f"result written to {path}"]
     print("\n".join(out), file=sys.stdout)
     return 0

@@ -8,10 +8,9 @@ import textwrap
 from typing import Any
 
 from esrprof.challenges import CHALLENGES, challenge
-from esrprof.cli._common import add_challenge_argument, add_command
+from esrprof.cli._common import add_challenge_argument, add_command, add_force
 from esrprof.errors import UsageError
-from esrprof.files import check_target, write_text
-from esrprof.jsonio import dumps
+from esrprof.files import check_target, write_json
 from esrprof.zoo.fetch import fetch, plan
 from esrprof.zoo.registry import REGISTRY, get
 
@@ -32,6 +31,7 @@ def register(sub: Any) -> None:
     add_challenge_argument(p)
     p.add_argument("names", nargs="*", metavar="NAME", help="only these models (default: all)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows here")
+    add_force(p, "the --json file")
     p.add_argument("--no-predict", action="store_true",
                    help="skip the predicted GPU memory and runtime (the year's GPU)")
     g = p.add_argument_group(
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 f"no reference model named {name!r}; known: {', '.join(REGISTRY)}"
             ) from None
     if args.json:
-        check_target(args.json)
+        check_target(args.json, force=args.force)  # before the work
     from esrprof.zoo.compare import measure_all  # the work
 
     rows = measure_all(args.names or None, predict=not args.no_predict, rules=rules)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {"challenge": rules.name, "input_shape": list(rules.counting.input_shape),
                    "models": [r.to_dict() for r in rows],
                    "baselines": {c.name: c.baseline.to_dict() for c in CHALLENGES.values()}}
-        write_text(args.json, dumps(payload) + "\n")
+        write_json(args.json, payload, kind="zoo", force=args.force)
         print(f"wrote {args.json}")
     return 0
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from esrprof.counting.kinds import ELEMENT_KINDS, MAC_KINDS
 from esrprof.errors import UsageError
 
 aten = torch.ops.aten
@@ -26,13 +27,8 @@ Shape = Sequence[int]
 Formula = Callable[..., int]
 
 
-# Kinds whose cost is multiply-accumulates ("custom": a formula the caller supplied).
-MAC_KINDS = ("conv", "linear", "matmul", "attention", "custom")
-# Kinds tallied by output elements: real work, but no multiply-accumulates.
-ELEMENT_KINDS = ("elementwise", "normalization", "resampling", "pooling", "softmax", "reduction",
-                 "data_movement")
-# "view" ops alias storage and cost nothing; "other" ops are unknown: their cost is missing.
-KINDS = (*MAC_KINDS, *ELEMENT_KINDS, "view", "other")
+# The op kinds (MAC kinds, element kinds, "view", "other") live in counting/kinds.py, where the
+# result records read them without importing torch.
 
 
 @dataclass(frozen=True)

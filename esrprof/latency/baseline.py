@@ -40,8 +40,8 @@ from esrprof.errors import (
     UsageError,
     user_code_failed,
 )
-from esrprof.files import write_text
-from esrprof.jsonio import dumps, read_json
+from esrprof.files import write_json
+from esrprof.jsonio import dumps, number, read_json
 from esrprof.latency.sampling import environment_for, fixed_pairs, require_module
 from esrprof.latency.statistics import MIN_PAIRS, block_ratios, fast_end_ms, is_finite_positive
 from esrprof.loading import build, exec_source
@@ -296,6 +296,8 @@ class _Reader:
             if optional:
                 return None
             raise self.corrupt(f"missing {path}")
+        if kind is int:  # a count: the one number check every record shares
+            return self.number(value, path, integer=True)
         # bool is an int to Python, never to a baseline
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise self.corrupt(
@@ -307,13 +309,21 @@ class _Reader:
     def obj(self, parent: Mapping[str, Any], path: str, *, optional: bool = False) -> Any:
         return self.get(parent, path, dict, optional=optional)
 
+    def number(self, value: Any, path: str, **how: Any) -> Any:
+        """:func:`esrprof.jsonio.number`, its refusal worded as a corrupt baseline."""
+        try:
+            return number(value, path, self.source, optional=False, **how)
+        except ResultFileError as exc:
+            raise self.corrupt(str(exc).removeprefix(f"{self.source}: ")) from None
+
     def positives(self, obj: Mapping[str, Any], path: str, *, what: str) -> tuple[float, ...]:
         values = self.get(obj, path, list)
         bad = next((i for i, v in enumerate(values) if not is_finite_positive(v)), None)
         if not values or bad is not None:
             detail = "it is empty" if not values else f"{path}[{bad}] = {values[bad]!r}"
             raise self.corrupt(f"{what} ({detail}: need finite positive numbers)")
-        return tuple(float(v) for v in values)
+        return tuple(float(self.number(v, f"{path}[{i}]", low="positive"))
+                     for i, v in enumerate(values))
 
 
 _KIND_NAMES = {str: "a string", dict: "an object", list: "a list", int: "an integer",
@@ -395,7 +405,8 @@ def refuse_existing(path: str | os.PathLike[str], *, force: bool) -> Path:
 def save_baseline(baseline: Baseline, path: str | os.PathLike[str], *, force: bool = False) -> Path:
     """Write ``baseline`` (atomically, honouring the umask); refuse to replace an existing file
     unless ``force``."""
-    return write_text(refuse_existing(path, force=force), baseline.to_json() + "\n")
+    return write_json(refuse_existing(path, force=force), baseline.to_dict(), kind="baseline",
+                      force=True)  # refuse_existing decided
 
 
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:

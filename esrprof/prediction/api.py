@@ -25,7 +25,7 @@ from esrprof.prediction.records import (
     RuntimePrediction,
 )
 from esrprof.prediction.runtime import CostObserver, OpRow, op_times
-from esrprof.probe import check_shape, device_dtype, dtype_label
+from esrprof.probe import check_dtype, check_shape, device_dtype, dtype_label
 
 MIB = 1024**2
 
@@ -59,6 +59,7 @@ def predict(
     ``dtype``: compute in this dtype (as after ``model.to(dtype)``); default: the model's own.
     """
     shape, spec = _check(model, input_shape, gpu)
+    dtype = check_dtype(dtype)
     started = time.perf_counter()
     types = _module_types(model)
     trace = _run_trace(model, shape, types, backend, dtype, cost=True)
@@ -89,6 +90,7 @@ def predict_challenge(
         raise UsageError(f"{preset.name} names no GPU; choose one (gpu=..., --gpu)")
     spec = gpu_spec(gpu if gpu is not None else preset.gpu)
     mem_shape, spec = _check(model, preset.memory_shape, spec)
+    dtype = check_dtype(dtype)
     run_shape = check_shape(preset.runtime_shape)
     started = time.perf_counter()
     types = _module_types(model)

@@ -48,16 +48,15 @@ class Calibration:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        return cls(
-            compute_efficiency=float(data["compute_efficiency"]),
-            bandwidth_efficiency=float(data["bandwidth_efficiency"]),
-            kernel_floor_us=float(data["kernel_floor_us"]),
-            gpu=str(data.get("gpu", "titan-xp")),
-            input_shape=tuple(int(d) for d in data.get("input_shape", (1, 3, 339, 510))),
-            fitted_on=tuple(data.get("fitted_on", ())),
-            rms_log_error=data.get("rms_log_error"),
-        )
+    def from_dict(cls, data: Mapping[str, Any], where: str = "calibration",
+                  source: str = "<dict>") -> Calibration:
+        """Every field checked (:func:`esrprof.validate.record`): efficiencies in (0, 1]."""
+        from esrprof import validate
+
+        return validate.record(cls, data, where, source, domains={
+            "compute_efficiency": "positive", "bandwidth_efficiency": "positive",
+        }, limits={"compute_efficiency": 1.0, "bandwidth_efficiency": 1.0},
+            nested={"input_shape": validate.shape})
 
 
 REFERENCE_MODELS = (

@@ -12,13 +12,15 @@ for fp32 convolutions, while fp32 matmuls stay on the fp32 rate
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from esrprof.errors import UsageError
+from esrprof import validate
+from esrprof.errors import ResultFileError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
+    pass
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class GpuSpec:
     memory_gib: float | None = None
     source: str = ""
 
-    def peak_flops(self, dtype: torch.dtype, op_kind: str = "conv") -> float:
+    def peak_flops(self, dtype: Any, op_kind: str = "conv") -> float:
         """FLOP/s for an arithmetic op of ``op_kind`` ("conv" or "matmul") in ``dtype``.
 
         A dtype the GPU has no fast path for runs at its fp32 rate (Pascal's fp16 is 1/64 of
@@ -64,8 +66,44 @@ class GpuSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GpuSpec:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    def from_dict(cls, data: Mapping[str, Any], where: str = "gpu",
+                  source: str = "<dict>") -> GpuSpec:
+        """A spec read back: every field checked, every rate within :data:`RANGES`."""
+        spec = validate.record(cls, data, where, source,
+                               domains={k: "positive" for k in RANGES if k != "floor_us"})
+        for key, value in rates(spec).items():
+            problem = out_of_range(key, value)
+            if problem:
+                raise ResultFileError(f"{source}: {where}.{key} is {value!r}; it {problem}")
+        return spec
+
+
+# What a rate may be: beyond these, the predicted time becomes infinite, zero or NaN (a
+# bandwidth of 5e-324 GB/s, a floor of 1e308 us), and no GPU is anywhere near them.
+RANGES: dict[str, tuple[float, float]] = {
+    "fp32_tflops": (1e-6, 1e6),
+    "fp16_tflops": (1e-6, 1e6),
+    "bf16_tflops": (1e-6, 1e6),
+    "tf32_tflops": (1e-6, 1e6),
+    "bandwidth_gbs": (1e-6, 1e8),
+    "floor_us": (0.0, 1e9),
+    "memory_gib": (1e-6, 1e9),
+}
+
+
+def rates(spec: GpuSpec) -> dict[str, float]:
+    """The spec's rates that are set."""
+    return {k: getattr(spec, k) for k in RANGES if getattr(spec, k) is not None}
+
+
+def out_of_range(key: str, value: Any) -> str | None:
+    """What the rate ``key`` must be, when ``value`` cannot be it; None when it can."""
+    low, high = RANGES[key]
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not low <= value <= high):
+        what = "a finite number" if low == 0 else "a positive finite number"
+        return f"must be {what} from {low:g} to {high:g}"
+    return None
 
 
 _ADA = "NVIDIA Ada GPU Architecture whitepaper (v2.1), Appendix A, GeForce RTX 4090"
@@ -152,6 +190,10 @@ def gpu_spec(gpu: str | GpuSpec) -> GpuSpec:
     custom spec, saying what is wrong.
     """
     if isinstance(gpu, GpuSpec):
+        for key, value in rates(gpu).items():
+            problem = out_of_range(key, value)
+            if problem:
+                raise UsageError(f"GPU spec {gpu.name!r}: {key} is {value!r}; it {problem}")
         return gpu
     if not isinstance(gpu, str) or not gpu.strip():
         raise UsageError(f"GPU must be a name or {CUSTOM_FORMAT}, got {gpu!r}")
@@ -187,8 +229,9 @@ def parse_custom(text: str) -> GpuSpec:
             number = float(v)
         except ValueError:
             raise UsageError(f"custom GPU spec: {k}={v!r} is not a number") from None
-        if not math.isfinite(number) or number < 0 or (number == 0 and k != "floor_us"):
-            raise UsageError(f"custom GPU spec: {k} must be a positive number, got {v}")
+        problem = out_of_range(k, number)
+        if problem:
+            raise UsageError(f"custom GPU spec: {k}={v}: it {problem}")
         values[k] = number
     missing = [k for k in _REQUIRED if k not in values]
     if missing:
@@ -205,4 +248,5 @@ def with_floor(spec: GpuSpec, floor_us: float) -> GpuSpec:
     return replace(spec, floor_us=floor_us)
 
 
-__all__ = ["CUSTOM_FORMAT", "GPUS", "GpuSpec", "gpu_spec", "parse_custom", "with_floor"]
+__all__ = ["CUSTOM_FORMAT", "GPUS", "RANGES", "GpuSpec", "gpu_spec", "out_of_range", "parse_custom",
+           "rates", "with_floor"]

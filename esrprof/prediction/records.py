@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from esrprof import validate
 from esrprof.errors import ResultFileError
+from esrprof.jsonio import number, text
 from esrprof.prediction.calibration import Calibration
 from esrprof.prediction.gpus import GpuSpec
 
@@ -39,11 +41,14 @@ class MemoryPrediction:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MemoryPrediction:
-        d = dict(data)
-        d["input_shape"] = tuple(d["input_shape"])
-        d["warmup_shapes"] = tuple(tuple(s) for s in d.get("warmup_shapes", ()))
-        return cls(**d)
+    def from_dict(cls, data: Mapping[str, Any], where: str = "memory",
+                  source: str = "<dict>") -> MemoryPrediction:
+        """Every field checked (:func:`esrprof.validate.record`): MiB non-negative, shapes of
+        positive integers."""
+        return validate.record(cls, data, where, source, nested={
+            "input_shape": validate.shape,
+            "warmup_shapes": validate.records(validate.shape),
+        })
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,23 @@ class RuntimePrediction:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RuntimePrediction:
-        d = dict(data)
-        d["input_shape"] = tuple(d["input_shape"])
-        d["by_kind"] = tuple(KindTime(**k) for k in d["by_kind"])
-        d["top_layers"] = tuple(LayerTime(**layer) for layer in d["top_layers"])
-        return cls(**d)
+    def from_dict(cls, data: Mapping[str, Any], where: str = "runtime",
+                  source: str = "<dict>") -> RuntimePrediction:
+        """Every field checked: the runtime positive, shares fractions, counts non-negative."""
+        return validate.record(cls, data, where, source, domains={
+            "ms": "positive", **_SHARES,
+        }, nested={
+            "input_shape": validate.shape,
+            "by_kind": validate.records(lambda v, n, s: validate.record(
+                KindTime, v, n, s, domains=_SHARES)),
+            "top_layers": validate.records(lambda v, n, s: validate.record(
+                LayerTime, v, n, s, domains=_SHARES)),
+        })
+
+
+# The fields of the prediction records that are fractions of a whole (0 to 1).
+_SHARES = {name: "share" for name in ("share", "memory_bound_share", "compute_bound_share",
+                                      "floor_share")}
 
 
 @dataclass(frozen=True)
@@ -138,24 +154,20 @@ class Prediction:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Prediction:
-        try:
-            schema = int(data.get("schema", 0))
-            if schema > SCHEMA:
-                raise ResultFileError(
-                    f"prediction schema {schema} is newer than this esrprof reads ({SCHEMA})"
-                )
-            return cls(
-                memory=MemoryPrediction.from_dict(data["memory"]),
-                runtime=RuntimePrediction.from_dict(data["runtime"]),
-                gpu=GpuSpec.from_dict(data["gpu"]),
-                dtype=str(data["dtype"]),
-                calibration=Calibration.from_dict(data["calibration"]),
-                backend=str(data["backend"]),
-                fallback_reason=data.get("fallback_reason"),
-                preset=data.get("preset"),
-                seconds=float(data.get("seconds", 0.0)),
-                schema=schema,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ResultFileError(f"not a prediction record: {exc}") from None
+    def from_dict(cls, data: Mapping[str, Any], where: str = "prediction",
+                  source: str = "<dict>") -> Prediction:
+        """A prediction block read back: every field checked, each bad one a ResultFileError
+        line naming ``source`` and the field (``prediction.runtime.ms``)."""
+        schema = number(data.get("schema", 0) if isinstance(data, Mapping) else None,
+                        f"{where}.schema", source, optional=False, integer=True)
+        if schema > SCHEMA:
+            raise ResultFileError(f"{source}: {where} schema {schema} is newer than this "
+                                  f"esrprof reads ({SCHEMA})")
+        return validate.record(cls, data, where, source, nested={
+            "memory": lambda v, n, s: MemoryPrediction.from_dict(v, n, s),
+            "runtime": lambda v, n, s: RuntimePrediction.from_dict(v, n, s),
+            "gpu": lambda v, n, s: GpuSpec.from_dict(v, n, s),
+            "calibration": lambda v, n, s: Calibration.from_dict(v, n, s),
+            "preset": lambda v, n, s: text(v, n, s, optional=True),
+            "fallback_reason": lambda v, n, s: text(v, n, s, optional=True),
+        })

@@ -16,6 +16,7 @@ prediction for each row of the published NTIRE 2022 table whose team is a refere
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,8 @@ import numpy as np
 from esrprof.environment import same_hardware
 from esrprof.errors import ResultFileError, UsageError
 from esrprof.extras import require
-from esrprof.jsonio import jsonable
+from esrprof.jsonio import jsonable, read_bytes
+from esrprof.report.markup import clean_name
 from esrprof.results import load_result
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -217,8 +219,8 @@ def load_entries(
         if column not in table:
             table[column] = float("nan")
         table[column] = pd.to_numeric(table[column])
-    for column in ("model", "hardware", "source"):  # lone surrogates cannot be written out
-        table[column] = table[column].map(lambda v: jsonable(v) if isinstance(v, str) else v)
+    for column in ("model", "hardware", "source"):  # names as every output may show them
+        table[column] = table[column].map(clean_name)
     table["model"] = table["model"].astype(str)
     _check_duplicates(table)
     is_reference = table["source"].isin(references)
@@ -292,7 +294,8 @@ def read_result(
     its prediction (None when it carries none)."""
     result = load_result(path)  # raises ResultFileError: unreadable, not JSON, newer schema
     row = result.summary()
-    row["model"] = jsonable(row["model"])  # a lone surrogate can be neither drawn nor written
+    # no lone surrogate (it can be neither drawn nor written), no control or bidi character
+    row["model"] = clean_name(jsonable(row["model"]))
     if not row.get("model"):
         raise ResultFileError(f"{path}: result has no model name")
     measured = any(row.get(c) is not None for c in MEASURED_COLUMNS)
@@ -319,12 +322,11 @@ def read_table(path: Path) -> tuple[Any, bool]:
     whether it is a published table (it carries printed ranks): a labelled reference."""
     pd = require("pandas", "the report")
 
+    data = read_bytes(path)  # a regular file under the size cap, or one line
     try:
         # utf-8-sig: a spreadsheet's byte-order mark must not become part of the first header
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                          encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ResultFileError(f"{path}: no such file") from None
+        raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False,
+                          skipinitialspace=True, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ResultFileError(f"{path}: not a readable CSV table ({exc})") from None
     rename: dict[str, str] = {}
@@ -342,7 +344,7 @@ def read_table(path: Path) -> tuple[Any, bool]:
             f"{path}: no metric columns (expected some of runtime_ms, params_M, flops_G, acts_M, "
             "mem_M, convs, psnr_val, psnr_test)"
         )
-    table["model"] = table["model"].str.strip()
+    table["model"] = table["model"].map(clean_name)
     if (table["model"] == "").any():
         line = int((table["model"] == "").to_numpy().nonzero()[0][0]) + 2
         raise ResultFileError(f"{path}: line {line}: empty model name")

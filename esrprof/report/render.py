@@ -16,7 +16,7 @@ from typing import Any
 
 from esrprof import files, jsonio
 from esrprof.extras import require
-from esrprof.report.markup import md_plain, md_text
+from esrprof.report.markup import csv_frame, md_plain, md_text
 from esrprof.report.ranking import METRICS, Leaderboard
 
 REPORT_JSON = "report.json"
@@ -270,10 +270,11 @@ def write_report_files(report: Any, folder: Path, *, charts: bool = True) -> lis
 
     boards_dir = files.make_folder(folder / "leaderboards")
     for board in report.leaderboards:
-        files.write_text(boards_dir / f"{board.key}.csv", board.frame.to_csv(index=False))
+        files.write_text(boards_dir / f"{board.key}.csv",
+                         csv_frame(board.frame).to_csv(index=False))
         files.write_text(boards_dir / f"{board.key}.md", board_markdown(board))
     files.write_text(folder / "entries.csv",
-                     report.entries.table_with_predictions().to_csv(index=False))
+                     csv_frame(report.entries.table_with_predictions()).to_csv(index=False))
     charts_dir = folder / "charts"
     drawn = (
         write_charts(report.entries, report.findings, charts_dir, report.options.top_layers)
