@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--allow-mixed-hardware", action="store_true",
                         help="report runtime/memory measured on different machines together")
     parser.add_argument("--no-charts", action="store_true", help="tables and summary only")
+    parser.add_argument("--charts", default="png,svg", metavar="FORMATS",
+                        help="chart formats to write: png, svg or png,svg (default); the page "
+                        "embeds the PNG, or links the SVG when only SVG is asked for")
     parser.add_argument(
         "--no-predict", action="store_true",
         help="do not predict the published NTIRE 2022 table's reference models (by default "
@@ -85,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
     from esrprof.errors import UsageError
     from esrprof.report import PsnrGate, ReportOptions, build_report, write_report
 
+    from esrprof.report.charts import parse_formats
+
     if args.top_layers < 1:
         raise UsageError("--top-layers must be at least 1")
+    formats = parse_formats(args.charts)
     score_baseline = args.score_baseline
     if args.deprecated_baseline is not None:
         if score_baseline is not None and score_baseline != args.deprecated_baseline:
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         predict_references=not args.no_predict,
     )
     report = build_report(args.inputs, options)
-    out = write_report(report, args.output, charts=not args.no_charts)
+    out = write_report(report, args.output, charts=not args.no_charts, formats=formats)
     boards = ", ".join(b.key for b in report.leaderboards)
     print(f"{out}/index.html: {len(report.entries.table)} entries; leaderboards: {boards}")
     for line in report.skipped:
