@@ -52,24 +52,65 @@ def fit(text: str, cols: int | None = None) -> str:
     return "\n".join(out)
 
 
+def _cell_lines(text: str, limit: int | None) -> list[str]:
+    lines = str(text).split("\n")
+    if limit is None:
+        return lines
+    out: list[str] = []
+    for line in lines:
+        out.extend(textwrap.wrap(line, width=limit, break_on_hyphens=False) or [""])
+    return out
+
+
+def simple(rows: Sequence[Sequence[Any]], headers: Sequence[str],
+           colalign: Sequence[str] | None = None, limits: Sequence[int | None] | None = None,
+           gap: int = 2) -> str:
+    """A plain table like tabulate's "simple" format, without its extra padding: columns as
+    wide as their widest line, ``gap`` spaces between, a dashed rule under the (possibly
+    multi-line) headers; cells of a column with a limit wrapped to it."""
+    n = len(headers)
+    limits = list(limits) if limits is not None else [None] * n
+    align = list(colalign) if colalign else ["left"] * n
+    head = [_cell_lines(h, None) for h in headers]
+    body = [[_cell_lines("" if c is None else str(c), limits[i]) for i, c in enumerate(r)]
+            for r in rows]
+    widths = [max([len(x) for x in head[i]] + [len(x) for r in body for x in r[i]] + [1])
+              for i in range(n)]
+
+    def lines_of(cells: list[list[str]], top: bool = False) -> list[str]:
+        height = max(len(c) for c in cells)
+        out = []
+        for k in range(height):
+            parts = []
+            for i, c in enumerate(cells):
+                # headers sit at the bottom of their block, cells at the top
+                j = k - (height - len(c)) if top else k
+                text_ = c[j] if 0 <= j < len(c) else ""
+                parts.append(text_.rjust(widths[i]) if align[i] == "right"
+                             else text_.ljust(widths[i]))
+            out.append((" " * gap).join(parts).rstrip())
+        return out
+
+    lines = lines_of(head, top=True)
+    lines.append((" " * gap).join("-" * w for w in widths))
+    for r in body:
+        lines.extend(lines_of(r))
+    return "\n".join(lines)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, cols: int | None = None,
           wrap: Sequence[int] = (), colalign: Sequence[str] | None = None) -> str:
-    """A plain table (tabulate's "simple") within ``cols``: the columns in ``wrap`` (by index)
-    are narrowed, their cells wrapped, until it fits (or they reach 8 characters)."""
-    from tabulate import tabulate
-
+    """A plain table (:func:`simple`) within ``cols``: the columns in ``wrap`` (by index) are
+    narrowed, their cells wrapped, until it fits (or they reach 8 characters)."""
     cols = cols or width()
     rows = [["" if c is None else str(c) for c in r] for r in rows]
-    kwargs: dict[str, Any] = {"tablefmt": "simple", "disable_numparse": True}
-    if colalign:
-        kwargs["colalign"] = tuple(colalign)
     limits: list[int | None] = [None] * len(headers)
 
     def render() -> str:
-        return tabulate(rows, headers=list(headers), maxcolwidths=limits, **kwargs)
+        return simple(rows, headers, colalign, limits)
 
     text = render()
-    for _ in range(12):
+    for _ in range(40):
         over = widest(text) - cols
         if over <= 0 or not wrap:
             break
@@ -79,7 +120,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, cols: int | 
         wide = max(wrap, key=lambda i: current[i])
         if current[wide] <= 8:
             break
-        limits[wide] = max(8, current[wide] - over)
+        limits[wide] = max(8, current[wide] - max(1, over))
         text = render()
     return text
 
@@ -89,4 +130,4 @@ def widest(text: str) -> int:
     return max((_visible(x) for x in text.split("\n")), default=0)
 
 
-__all__ = ["DEFAULT_WIDTH", "fit", "table", "widest", "width", "wrap_line"]
+__all__ = ["DEFAULT_WIDTH", "fit", "simple", "table", "widest", "width", "wrap_line"]

@@ -46,6 +46,7 @@ class ZooRow:
     backend: str
     notes: str
     prediction: Any = None  # esrprof.prediction.Prediction on the NTIRE 2022 protocol, or None
+    counts: Any = None  # the esrprof.Counts the measured figures come from
 
     @property
     def published_memory_mib(self) -> float | None:
@@ -126,6 +127,7 @@ def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)
         backend=counts.backend,
         notes=entry.notes,
         prediction=prediction,
+        counts=counts,
     )
 
 
