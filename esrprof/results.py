@@ -164,6 +164,28 @@ class Counts:
             out[r.op] = out.get(r.op, 0) + r.macs
         return out
 
+    # Reading: a short card, Jupyter's views and a table (esrprof.notebook renders them).
+    def __str__(self) -> str:
+        from esrprof import notebook
+
+        return notebook.counts_str(self)
+
+    def _repr_markdown_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.counts_markdown(self)
+
+    def _repr_html_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.counts_html(self)
+
+    def to_dataframe(self) -> Any:
+        """One row per (module, op) record, with the module's ntire2022 figures (pandas)."""
+        from esrprof import notebook
+
+        return notebook.counts_dataframe(self)
+
     def peer_rel_diff(self, name: str) -> float | None:
         """(peer - complete) / complete, or None when the peer failed."""
         peer = self.peers.get(name)
@@ -314,6 +336,21 @@ class Result:
         import pandas as pd
 
         return pd.DataFrame([self.summary()])
+
+    def __str__(self) -> str:
+        from esrprof import notebook
+
+        return notebook.result_str(self)
+
+    def _repr_markdown_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.result_markdown(self)
+
+    def _repr_html_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.result_html(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Result:
