@@ -195,4 +195,4 @@ def layer_tree(rows: Sequence[Any], cols: int | None = None, title: str = "") ->
     head = title or "Per layer (each module's subtree; MACs: complete count, acts: ntire2022)"
     return fit(head, cols) + "\n" + table(
         table_rows, ["layer (type)", "output shape", "params", "MACs [M]", "acts [M]"],
-        cols=cols, wrap=(0, 1), colalign=("left", "left", "right", "right", "right"))
+        cols=cols, wrap=(0,), colalign=("left", "left", "right", "right", "right"))
