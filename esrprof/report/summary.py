@@ -267,7 +267,7 @@ def summary_markdown(findings: Findings, k: int = 5) -> str:
                 f"(ρ = {best.spearman:.3f})."
             )
         lines.append(text)
-    others = [x for x in findings.correlations if (x.x, x.y) != ("flops_g", "runtime_ms")]
+    others = [x for x in findings.correlations if x is not c]
     if others:
         lines.append("")
         grouped = any(x.hardware for x in findings.correlations)
