@@ -154,7 +154,7 @@ def hardware_groups(table: Any, *columns: str) -> list[tuple[str, Any]]:
 
 
 def _correlate_rows(sub: Any, x: str, y: str, hardware: str = "") -> Correlation | None:
-    from esrprof.report.rankstats import kendall, spearman
+    from esrprof.rankstats import kendall, spearman
 
     if len(sub) < 3 or sub[x].nunique() < 2 or sub[y].nunique() < 2:
         return None

@@ -144,6 +144,6 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     """Spearman's rank correlation (None for fewer than three pairs)."""
     if len(xs) < 3:
         return None
-    from scipy.stats import spearmanr
+    from esrprof.rankstats import spearman as rank_correlation
 
-    return float(spearmanr(xs, ys).statistic)
+    return rank_correlation(list(xs), list(ys))[0]

@@ -1,10 +1,10 @@
 """Spearman's rho and Kendall's tau-b with their two-sided p-values, in plain Python.
 
-The report needs two rank correlations over a few dozen entries; scipy.stats gives them but
-takes ~1.7 s to import, more than the whole report's arithmetic. These follow scipy's
+The report and the zoo need two rank correlations over a few dozen entries; scipy.stats gives
+them but takes ~1.7 s to import, more than all their arithmetic. These follow scipy's
 definitions (``spearmanr``: Pearson's r of average ranks, p from Student's t with n - 2 degrees
 of freedom; ``kendalltau``: tau-b, p exact without ties for n <= 33, else the tie-corrected
-normal approximation), and tests/test_report_values.py checks them against scipy where it is
+normal approximation), and tests/test_report_speed.py checks them against scipy where it is
 installed.
 """
 
