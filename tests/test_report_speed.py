@@ -15,10 +15,10 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("adjustText")
 
 from esrprof.errors import UsageError  # noqa: E402
+from esrprof.rankstats import kendall, spearman  # noqa: E402
 from esrprof.report import ReportOptions, build_report  # noqa: E402
 from esrprof.report import charts as C  # noqa: E402
 from esrprof.report.inputs import load_entries  # noqa: E402
-from esrprof.rankstats import kendall, spearman  # noqa: E402
 from esrprof.report.summary import analyse, correlations, hardware_groups  # noqa: E402
 
 

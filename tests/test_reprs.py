@@ -4,9 +4,9 @@ and HTML for Jupyter, and to_dataframe()."""
 from __future__ import annotations
 
 import pytest
+from esrprof.reference_models.imdn import IMDN
 
 import esrprof
-from esrprof.reference_models.imdn import IMDN
 from esrprof.results import Result, load_result
 
 

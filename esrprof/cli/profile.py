@@ -65,10 +65,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # imported here so `esrprof --help` stays fast
     from esrprof import api, card, tables
-    from esrprof.errors import UsageError
-    from esrprof.render_text import fit, width
     from esrprof.counting.peers import parse_counters
+    from esrprof.errors import UsageError
     from esrprof.loading import load_model, parse_kwargs
+    from esrprof.render_text import fit, width
 
     if args.depth < 0:
         raise UsageError(f"--depth takes 0 or more, got {args.depth}")

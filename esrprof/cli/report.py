@@ -87,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
 
     from esrprof.errors import UsageError
     from esrprof.report import PsnrGate, ReportOptions, build_report, write_report
-
     from esrprof.report.charts import parse_formats
 
     if args.top_layers < 1:

@@ -179,7 +179,6 @@ def render(rows: list[Any], cols: int | None = None) -> str:
 def render_predictions(rows: list[Any], cols: int | None = None) -> str:
     """Predicted against published GPU memory and runtime (Titan Xp), with rank agreement."""
     from esrprof.render_text import fit, simple
-
     from esrprof.zoo.compare import spearman
 
     table, pub_rt, pred_rt = [], [], []

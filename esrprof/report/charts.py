@@ -407,8 +407,8 @@ def draw(jobs: Sequence[Job], workers: int | None = None) -> list[Chart | None]:
 
     # Loaded before the workers fork, so each starts with them imported.
     import adjustText  # noqa: F401
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.backends.backend_svg  # noqa: F401
+    import matplotlib.backends.backend_agg
+    import matplotlib.backends.backend_svg
     import matplotlib.figure  # noqa: F401
 
     if workers is None:
