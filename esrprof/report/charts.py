@@ -150,7 +150,7 @@ def _resolve_overlaps(ax: Any, texts: Sequence[Any], points: Sequence[tuple[floa
     taken = [o.get_window_extent(renderer) for o in obstacles]
     step = fig.dpi / 72.0 * 2  # 2 points
     r = fig.dpi / 72.0 * 2.5  # a marker's half width
-    pad = fig.dpi / 72.0 * 1.5
+    pad = fig.dpi / 72.0 * 3
     for px, py in ax.transData.transform(points):
         taken.append(Bbox([[px - r, py - r], [px + r, py + r]]))
 
