@@ -1,23 +1,27 @@
 """The terminal card of ``esrprof profile``: the challenge's figures, the complete count,
 divergences, peers, top layers.
 
-Pure functions from result objects to text; nothing here measures anything.
+Pure functions from result objects to text; nothing here measures anything. Every function
+takes ``cols``, the width to fit (default :func:`esrprof.render_text.width`: 80 columns unless
+the terminal is wider).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
 from esrprof.challenges import CHALLENGES, CONVENTIONS, Challenge, challenge
 from esrprof.prediction.kinds import KINDS
 from esrprof.probe import shape_text
-from esrprof.results import Counts, ModelInfo, convention_counts
+from esrprof.render_text import fit, table, width
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.prediction.api import Prediction
+    from esrprof.results import Counts, ModelInfo
 
 
 def _g(macs: int) -> str:
@@ -28,7 +32,13 @@ def _m(n: int) -> str:
     return f"{n / 1e6:.2f}"
 
 
-def counts_card(info: ModelInfo, counts: Counts, rules: Challenge | None = None) -> str:
+def _convention(counts: Counts, convention: str) -> Any | None:
+    """One convention's macs/activations/convs; None where the counts lack it (an old record)."""
+    return getattr(counts, convention, None)
+
+
+def counts_card(info: ModelInfo, counts: Counts, rules: Challenge | None = None,
+                cols: int | None = None) -> str:
     """The header and the challenge's four figures, counted as ``rules`` (a challenge year;
     default NTIRE 2022) counts them, with the other convention's FLOPs where they differ."""
     shape = shape_text(counts.input_shape)
@@ -45,7 +55,7 @@ def counts_card(info: ModelInfo, counts: Counts, rules: Challenge | None = None)
         lines.append(f"  note: shapes alone were not enough ({counts.fallback_reason})")
     n = counts.ntire2022
     rules = rules or challenge("ntire2022")
-    flops = convention_counts(counts, rules.counting.convention)
+    flops = _convention(counts, rules.counting.convention)
     header = (f"{rules.rules_line} (FLOPs = multiply-accumulates)"
               if rules.name != "ntire2022" else
               "NTIRE 2022 convention (FLOPs = multiply-accumulates, as the challenge counted them)")
@@ -63,19 +73,19 @@ def counts_card(info: ModelInfo, counts: Counts, rules: Challenge | None = None)
     ]
     lines += _other_conventions(counts, rules)
     lines.append("")
-    lines.append(complete_table(counts))
-    return "\n".join(lines)
+    lines.append(complete_table(counts, cols))
+    return fit("\n".join(lines), cols)
 
 
 def _other_conventions(counts: Counts, rules: Challenge) -> list[str]:
     """One line per other convention whose FLOPs differ at the printed precision (0.01 G)."""
-    ours = convention_counts(counts, rules.counting.convention)
+    ours = _convention(counts, rules.counting.convention)
     if ours is None:
         return [f"FLOPs by the {rules.counting.convention} convention: not available in this "
                 "build"]
     out = []
     for convention in CONVENTIONS:
-        other = convention_counts(counts, convention)
+        other = _convention(counts, convention)
         if convention == rules.counting.convention or other is None:
             continue
         if _g(other.macs) != _g(ours.macs):
@@ -85,7 +95,7 @@ def _other_conventions(counts: Counts, rules: Challenge) -> list[str]:
     return out
 
 
-def complete_table(counts: Counts) -> str:
+def complete_table(counts: Counts, cols: int | None = None) -> str:
     c = counts.complete
     rows = [[kind, _g(macs)] for kind, macs in sorted(c.macs_by_kind.items(),
                                                       key=lambda kv: -kv[1])]
@@ -102,10 +112,10 @@ def complete_table(counts: Counts) -> str:
     if c.uncounted_ops:
         ops = ", ".join(f"{op} ×{n}" for op, n in sorted(c.uncounted_ops.items()))
         out.append(f"ops with no cost formula (their cost is missing from the total): {ops}")
-    return "\n".join(out)
+    return fit("\n".join(out), cols)
 
 
-def divergence_summary(counts: Counts, top: int = 5) -> str:
+def divergence_summary(counts: Counts, top: int = 5, cols: int | None = None) -> str:
     divs = counts.divergences
     if not divs:
         return "Divergences: none — both conventions agree on every layer."
@@ -121,24 +131,23 @@ def divergence_summary(counts: Counts, top: int = 5) -> str:
         for reason, group in sorted(groups.items(), key=lambda kv: -abs(sum(
             d.difference for d in kv[1])))
     ]
-    lines.append(tabulate(rows, headers=["layers", "diff [G]", "why"], tablefmt="simple",
-                          disable_numparse=True))
+    cols = cols or width()
+    lines.append(table(rows, ["layers", "diff [G]", "why"], cols=cols, wrap=(2,)))
     biggest = sorted(divs, key=lambda d: -abs(d.difference))[:top]
     lines.append("")
     if len(divs) > len(biggest):
         lines.append(f"the {len(biggest)} largest of {len(divs)} layers (all of them: --json, "
                      "under counts.divergences)")
-    lines.append(tabulate(
+    lines.append(table(
         [[d.module or "(root)", d.module_type, _m(d.ntire2022_macs), _m(d.complete_macs),
           f"{d.difference / 1e6:+.2f}"] for d in biggest],
-        headers=["layer", "type", "ntire2022 [M]", "complete [M]", "diff [M]"],
-        tablefmt="simple",
-        disable_numparse=True,
+        ["layer", "type", "ntire2022 [M]", "complete [M]", "diff [M]"],
+        cols=cols, wrap=(0, 1),
     ))
-    return "\n".join(lines)
+    return fit("\n".join(lines), cols)
 
 
-def peers_table(counts: Counts) -> str:
+def peers_table(counts: Counts, cols: int | None = None) -> str:
     rows = []
     for name, peer in counts.peers.items():
         rel = counts.peer_rel_diff(name)
@@ -149,24 +158,19 @@ def peers_table(counts: Counts) -> str:
             f"{peer.seconds:.2f}",
             peer.error or "",
         ])
-    return "Peers (same model, same input)\n" + tabulate(
-        rows,
-        headers=["counter", "MACs [G]", "vs complete", "time [s]", "note"],
-        tablefmt="simple",
-        disable_numparse=True,
-    )
+    return "Peers (same model, same input)\n" + table(
+        rows, ["counter", "MACs [G]", "vs complete", "time [s]", "note"], cols=cols, wrap=(4,))
 
 
-def layers_table(counts: Counts, top: int = 15) -> str:
+def layers_table(counts: Counts, top: int = 15, cols: int | None = None) -> str:
+    """The ``top`` (module, op) records by complete MACs, flat."""
     ntire = {r.module: r.macs for r in counts.ntire2022_layers}
     rows = sorted(counts.ops, key=lambda r: -r.macs)[:top]
-    return f"Top {len(rows)} layers by MACs (complete)\n" + tabulate(
-        [[r.module or "(root)", r.module_type, r.op, r.calls, _g(r.macs),
-          _m(r.output_elements), _g(ntire.get(r.module, 0))] for r in rows],
-        headers=["layer", "type", "op", "calls", "MACs [G]", "out [M]", "ntire2022 [G]"],
-        tablefmt="simple",
-        disable_numparse=True,
-    )
+    return f"Top {len(rows)} layers by MACs (complete)\n" + table(
+        [[r.module or "(root)", r.module_type, r.op.removeprefix("aten."), r.calls,
+          _g(r.macs), _m(r.output_elements), _g(ntire.get(r.module, 0))] for r in rows],
+        ["layer", "type", "op", "calls", "MACs\n[G]", "out\n[M]", "ntire2022\n[G]"],
+        cols=cols, wrap=(0, 2, 1))
 
 
 _KIND_WORDS = {
@@ -179,7 +183,7 @@ _KIND_WORDS = {
 }
 
 
-def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
+def prediction_block(p: Prediction, top_kinds: int = 4, cols: int | None = None) -> str:
     """The block ``esrprof profile`` prints, plainly labelled as a prediction."""
     m, r = p.memory, p.runtime
     on_protocol = p.preset is not None
@@ -201,4 +205,27 @@ def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
             f"{_KIND_WORDS.get(k.kind, k.kind)} {100 * k.share:.0f} %" for k in kinds))
     if p.fallback_reason:
         lines.append(f"  note: traced on {p.backend} tensors ({p.fallback_reason})")
-    return "\n".join(lines)
+    return fit("\n".join(lines), cols)
+
+
+def layer_tree(rows: Sequence[Any], cols: int | None = None, title: str = "") -> str:
+    """The per-layer table, torchinfo-style: one row per module, nested by depth, with its
+    type, output shape, parameters, MACs (complete) and activations (ntire2022 #Acts), each
+    over the module's subtree (rows of :func:`esrprof.counting.layers.layer_rows`)."""
+    table_rows = []
+    for r in rows:
+        name = r.module.rsplit(".", 1)[-1] if r.module else ""
+        label = ("| " * (r.depth - 1) + "+-" if r.depth else "") + r.module_type
+        if name:
+            label += f" ({name})"
+        table_rows.append([
+            label,
+            shape_text(r.output_shape) if r.output_shape is not None else "--",
+            f"{r.params:,}" if r.params else "--",
+            f"{r.macs / 1e6:,.2f}" if r.macs else "--",
+            f"{r.activations / 1e6:,.2f}" if r.activations else "--",
+        ])
+    head = title or "Per layer (each module's subtree; MACs: complete count, acts: ntire2022)"
+    return fit(head, cols) + "\n" + table(
+        table_rows, ["layer (type)", "output shape", "params", "MACs [M]", "acts [M]"],
+        cols=cols, wrap=(0,), colalign=("left", "left", "right", "right", "right"))

@@ -204,6 +204,28 @@ class Counts:
             out[r.op] = out.get(r.op, 0) + r.macs
         return out
 
+    # Reading: a short card, Jupyter's views and a table (esrprof.notebook renders them).
+    def __str__(self) -> str:
+        from esrprof import notebook
+
+        return notebook.counts_str(self)
+
+    def _repr_markdown_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.counts_markdown(self)
+
+    def _repr_html_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.counts_html(self)
+
+    def to_dataframe(self) -> Any:
+        """One row per (module, op) record, with the module's ntire2022 figures (pandas)."""
+        from esrprof import notebook
+
+        return notebook.counts_dataframe(self)
+
     def peer_rel_diff(self, name: str) -> float | None:
         """(peer - complete) / complete, or None when the peer failed."""
         peer = self.peers.get(name)
@@ -358,6 +380,21 @@ class Result:
 
     def to_dataframe(self) -> Any:
         return require("pandas", "to_dataframe()").DataFrame([self.summary()])
+
+    def __str__(self) -> str:
+        from esrprof import notebook
+
+        return notebook.result_str(self)
+
+    def _repr_markdown_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.result_markdown(self)
+
+    def _repr_html_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.result_html(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Result:

@@ -129,8 +129,8 @@ def test_report_without_pandas_is_one_line_before_any_work(tmp_path):
     assert not (tmp_path / "rep").exists()
 
 
-@pytest.mark.parametrize("module", ["matplotlib", "scipy"])
-def test_report_without_matplotlib_or_scipy(tmp_path, module):
+@pytest.mark.parametrize("module", ["matplotlib", "adjustText"])
+def test_report_without_a_chart_library(tmp_path, module):
     done = _cli(["report", str(TABLE), "-o", str(tmp_path / "rep")], module)
     assert f"needs {module}" in _one_line(done, "report")
 

@@ -19,9 +19,22 @@ from esrprof.cli._common import (
     warn,
 )
 from esrprof.counting.counters import parse_counters
+from esrprof.errors import UsageError
 from esrprof.files import check_target
 from esrprof.prediction.gpus import gpu_spec
+from esrprof.render_text import fit, width
 from esrprof.specs import check_spec, check_weights, parse_kwargs
+
+OUTPUT_FORMATS = ("text", "json", "csv", "md")
+
+
+def add_output_arguments(p: Any) -> None:
+    """--quiet and --format, shared by profile and zoo."""
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only the figures, one per line")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, default="text",
+                   help="text (the card, default) or the figures as json, csv or md on stdout "
+                   "(counts as integers: MACs, parameters)")
 
 # What `esrprof profile` profiles when no model is named: the challenge's IMDN baseline, by its
 # module name so that it works from an installed wheel as from a checkout.
@@ -41,7 +54,11 @@ def register(sub: Any) -> None:
     p.add_argument("--counters", default=None, metavar="NAMES",
                    help="peer counters to run beside ours: fvcore,thop or all")
     add_optional_int(p, "--per-layer", const=15, metavar="N",
-                     help="show the top N layers by MACs (default 15)")
+                     help="show every module nested by depth (type, output shape, params, "
+                     "MACs, activations) and the top N layers by MACs (default 15)")
+    p.add_argument("--depth", type=int, default=3, metavar="D",
+                   help="deepest module level of the --per-layer table (default 3)")
+    add_output_arguments(p)
     p.add_argument("--backend", choices=("auto", "fake", "real"), default="auto",
                    help="auto: shapes only, one real forward if the model needs values")
     add_challenge_argument(p)
@@ -61,6 +78,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # every usage error first, without torch: a typo answers in milliseconds
     rules = challenge(args.challenge)
+    if args.depth < 0:
+        raise UsageError(f"--depth takes 0 or more, got {args.depth}")
     shape = parse_shape(args.input_shape)
     check_spec(args.spec)
     check_weights(args.weights)
@@ -76,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         check_target(args.json, force=args.force)  # before the work, not after minutes of it
     run_config = run_options.run_config_from_args(args)
     # the work
-    from esrprof import api, card
+    from esrprof import api, card, tables
     from esrprof.loading import load_model
 
     loaded = load_model(
@@ -98,23 +117,34 @@ def run(args: argparse.Namespace) -> int:
         challenge=rules.name,
     )
     counts = result.counts
-    out = [card.counts_card(result.model, counts, rules), "", card.divergence_summary(counts)]
+    cols = width()
+    out = [card.counts_card(result.model, counts, rules, cols), "",
+           card.divergence_summary(counts, cols=cols)]
     if counts.peers:
-        out += ["", card.peers_table(counts)]
+        out += ["", card.peers_table(counts, cols)]
     if gpu is not None:
         prediction, note = api.try_predict(loaded.model, gpu, rules.name)
         result = dataclasses.replace(result, prediction=prediction)
-        out += ["", card.prediction_block(prediction) if prediction is not None else
-                f"Predicted GPU memory and runtime: not available ({note})"]
+        out += ["", card.prediction_block(prediction, cols=cols) if prediction is not None else
+                fit(f"Predicted GPU memory and runtime: not available ({note})", cols)]
     elif not args.no_predict:
-        out += ["", f"Predicted GPU memory and runtime: {rules.title} names no GPU; choose one "
-                "with --gpu"]
-    if args.per_layer:
-        out += ["", card.layers_table(counts, top=args.per_layer)]
+        out += ["", fit(f"Predicted GPU memory and runtime: {rules.title} names no GPU; "
+                        "choose one with --gpu", cols)]
+    if args.per_layer and args.format == "text" and not args.quiet:
+        from esrprof.counting.layers import layer_rows
+
+        rows = layer_rows(loaded.model, counts, depth=args.depth)
+        out += ["", card.layer_tree(rows, cols),
+                "", card.layers_table(counts, top=args.per_layer, cols=cols)]
     if result.run is not None:
-        out += ["", run_options.render_run(result.run_blocks())]
+        out += ["", fit(run_options.render_run(result.run_blocks()), cols)]
     if args.json:
         path = result.save(args.json, force=args.force)
         out += ["", f"result written to {path}"]
-    print("\n".join(out), file=sys.stdout)
+    if args.format != "text":
+        sys.stdout.write(tables.write([tables.result_figures(result)], args.format, single=True))
+    elif args.quiet:
+        print(tables.vertical(tables.result_figures(result)))
+    else:
+        print("\n".join(out), file=sys.stdout)
     return 0

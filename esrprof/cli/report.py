@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--allow-mixed-hardware", action="store_true",
                         help="report runtime/memory measured on different machines together")
     parser.add_argument("--no-charts", action="store_true", help="tables and summary only")
+    parser.add_argument("--charts", default="png,svg", metavar="FORMATS",
+                        help="chart formats to write: png, svg or png,svg (default); the page "
+                        "embeds the PNG, or links the SVG when only SVG is asked for")
     parser.add_argument(
         "--no-predict", action="store_true",
         help="do not predict the published NTIRE 2022 table's reference models (by default "
@@ -101,10 +104,13 @@ def run(args: argparse.Namespace) -> int:
     for name in args.inputs:
         if not os.path.exists(name):
             raise ResultFileError(f"{name}: no such file")
-    for module in ("pandas", "scipy", *(() if args.no_charts else ("matplotlib",))):
+    for module in ("pandas", *(() if args.no_charts else ("matplotlib", "adjustText"))):
         check(module, "esrprof report")  # before any work, without importing it
     if args.top_layers < 1:
         raise UsageError("--top-layers must be at least 1")
+    from esrprof.report.charts import parse_formats  # numpy: after the checks that need none
+
+    formats = parse_formats(args.charts)
     score_baseline = args.score_baseline
     if args.deprecated_baseline is not None:
         if score_baseline is not None and score_baseline != args.deprecated_baseline:
@@ -132,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         options = dataclasses.replace(
             options, scores=tuple(s for s in options.scores if s != options.challenge))
     report = build_report(args.inputs, options)
-    out = write_report(report, args.output, charts=not args.no_charts)
+    out = write_report(report, args.output, charts=not args.no_charts, formats=formats)
     boards = ", ".join(b.key for b in report.leaderboards)
     print(f"{out}/index.html: {len(report.entries.table)} entries; leaderboards: {boards}")
     for line in report.skipped:

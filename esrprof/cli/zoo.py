@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import textwrap
 from typing import Any
 
+from esrprof import tables
 from esrprof.challenges import CHALLENGES, challenge
 from esrprof.cli._common import add_challenge_argument, add_command, add_force
+from esrprof.cli.profile import add_output_arguments
 from esrprof.errors import UsageError
 from esrprof.files import check_target, write_json
+from esrprof.render_text import fit, simple, width
 from esrprof.zoo.fetch import fetch, plan
 from esrprof.zoo.registry import REGISTRY, get
 
@@ -43,6 +47,7 @@ def register(sub: Any) -> None:
     g.add_argument("--url", default=None, help="download from here instead (a mirror, file://)")
     g.add_argument("--sha256", default=None, metavar="HEX",
                    help="the expected sha256 (needed where the registry knows none)")
+    add_output_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -68,13 +73,19 @@ def run(args: argparse.Namespace) -> int:
     from esrprof.zoo.compare import measure_all  # the work
 
     rows = measure_all(args.names or None, predict=not args.no_predict, rules=rules)
-    print(render(rows, rules))
-    if not args.no_predict:
-        print()
-        print(render_predictions(rows, rules))
-    if not args.names:  # the whole zoo: also every year's baseline as published
-        print()
-        print(render_baselines())
+    if args.format != "text":
+        sys.stdout.write(tables.write([figures(r) for r in rows], args.format))
+    elif args.quiet:
+        print(tables.vertical({r.name: _quiet_line(r) for r in rows}))
+    else:
+        cols = width()
+        print(render(rows, rules, cols))
+        if not args.no_predict:
+            print()
+            print(render_predictions(rows, rules, cols))
+        if not args.names:  # the whole zoo: also every year's baseline as published
+            print()
+            print(render_baselines(cols))
     if args.json:
         payload = {"challenge": rules.name, "input_shape": list(rules.counting.input_shape),
                    "models": [r.to_dict() for r in rows],
@@ -89,18 +100,48 @@ def _pair(published: Any, ours: Any, fmt: str) -> list[str]:
             "n/a" if ours is None else format(ours, fmt)]
 
 
-def _footnote(text: str) -> str:
+def _quiet_line(r: Any) -> str:
+    m = r.measured
+    flops = "n/a" if m.flops_g is None else f"{m.flops_g:.2f}"
+    return (f"{m.params_m:.3f} M params, {flops} G FLOPs, {m.acts_m:.2f} M acts, "
+            f"{m.convs} convs")
+
+
+def figures(r: Any) -> dict[str, Any]:
+    """One model's row for --format: counts as integers, published figures in the table's
+    units, the prediction where there is one."""
+    row: dict[str, Any] = {"model": r.name, "team": r.team}
+    if r.counts is not None:
+        row.update(tables.counts_figures(r.counts))
+    else:  # pragma: no cover - measure() always keeps them
+        row.update(params_m=r.measured.params_m, flops_g=r.measured.flops_g)
+    p = r.published
+    row.update(published_params_m=p and p.params_m, published_flops_g=p and p.flops_g,
+               published_acts_m=p and p.acts_m, published_convs=p and p.convs,
+               reproduced=r.reproduced)
+    if r.prediction is not None:
+        row.update(published_memory_mib=r.published_memory_mib,
+                   published_runtime_ms=r.published_runtime_ms)
+        row.update(tables.prediction_figures(r.prediction))
+    return row
+
+
+def _footnote(text: str, cols: int = 100) -> str:
     # Keep "9.43 G" on one line: wrap with the unit glued to its number, then unglue.
     glued = re.sub(r"(\d) ([GM])\b", "\\1\u00a0\\2", text)
-    wrapped = textwrap.fill(glued, width=100, subsequent_indent="  ", break_on_hyphens=False)
+    wrapped = textwrap.fill(glued, width=cols, subsequent_indent="  ", break_on_hyphens=False)
     return wrapped.replace("\u00a0", " ")
 
 
-def render(rows: list[Any], rules: Any = None) -> str:
-    """The side-by-side table, then a footnote for every model with a documented difference."""
-    from tabulate import tabulate
+# Below this width the table leaves out the team and match columns (said under the table).
+_FULL_WIDTH = 120
 
 
+def render(rows: list[Any], rules: Any = None, cols: int | None = None) -> str:
+    """The side-by-side table, then a footnote for every model with a documented difference.
+    Within ``cols`` (default: the terminal's width, 80 when unknown)."""
+    cols = cols or width()
+    full = cols >= _FULL_WIDTH
     rules = challenge(rules or "ntire2022")
     table = []
     footnotes = []
@@ -111,22 +152,23 @@ def render(rows: list[Any], rules: Any = None) -> str:
                     and abs(r.complete_macs_g - m.flops_g) > _DIVERGENCE * r.complete_macs_g)
         if r.differs_from_published or diverges:
             mark = _NOTE_MARK * (len(footnotes) + 1)
-            footnotes.append(_footnote(f"{mark} {r.name}: {r.notes}"))
+            footnotes.append(_footnote(f"{mark} {r.name}: {r.notes}", cols))
         status = {True: "yes", False: "NO: " + ",".join(r.mismatches()), None: "-"}[r.reproduced]
         if r.reproduced and r.differs_from_published:
             status = "yes" + mark
-        table.append(
-            [
-                r.name + mark,
-                r.team,
-                *_pair(p and p.params_m, m.params_m, ".3f"),
-                *_pair(p and p.flops_g, m.flops_g, ".2f"),
-                f"{r.complete_macs_g:.2f}",
-                *_pair(p and p.acts_m, m.acts_m, ".2f"),
-                *_pair(p and p.convs, m.convs, "d"),
-                status,
-            ]
-        )
+        cells = [
+            r.name + mark,
+            r.team,
+            *_pair(p and p.params_m, m.params_m, ".3f"),
+            *_pair(p and p.flops_g, m.flops_g, ".2f"),
+            f"{r.complete_macs_g:.2f}",
+            *_pair(p and p.acts_m, m.acts_m, ".2f"),
+            *_pair(p and p.convs, m.convs, "d"),
+            status,
+        ]
+        table.append(cells if full else [cells[0], *cells[2:-1]])
+    narrow_headers = ["model", "#Params\n[M] pub", "\nours", "FLOPs\n[G] pub", "\nours",
+                      "compl.\n[G]", "#Acts\n[M] pub", "\nours", "#Conv\npub", "\nours"]
     headers = [
         "model",
         "team",
@@ -141,7 +183,7 @@ def render(rows: list[Any], rules: Any = None) -> str:
         "\nours",
         "match",
     ]
-    text = tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+    text = simple(table, headers if full else narrow_headers)
     if rules.name == "ntire2022":
         head = [
             "Reference models on 1x3x256x256. pub: the NTIRE 2022 report's Table 1.",
@@ -158,21 +200,25 @@ def render(rows: list[Any], rules: Any = None) -> str:
         ]
     lines = [
         *head,
-        "complete: every conv, linear, matmul and einsum MAC.",
+        "complete (compl.): every conv, linear, matmul and einsum MAC.",
         "match: ours equals the expected figure at the table's printed precision.",
         "",
         text,
     ]
+    if not full:
+        missed = [f"{r.name} ({', '.join(r.mismatches())})" for r in rows if r.reproduced is False]
+        checked = [r for r in rows if r.reproduced is not None]
+        lines += ["", fit("match: " + ("; ".join(f"NO for {m}" for m in missed) if missed else
+                                       f"all {len(checked)} reproduce every figure"), cols),
+                  fit("teams: " + "; ".join(f"{r.name} {r.team}" for r in rows if r.team), cols)]
     if footnotes:
         lines += ["", *footnotes]
-    return "\n".join(lines)
+    return fit("\n".join(lines), cols)
 
 
-def render_predictions(rows: list[Any], rules: Any = None) -> str:
+def render_predictions(rows: list[Any], rules: Any = None, cols: int | None = None) -> str:
     """Predicted against published GPU memory and runtime (the year's GPU), with rank
     agreement."""
-    from tabulate import tabulate
-
     from esrprof.probe import shape_text
     from esrprof.zoo.compare import spearman
 
@@ -197,23 +243,24 @@ def render_predictions(rows: list[Any], rules: Any = None) -> str:
             pub_rt.append(rt_pub)
             pred_rt.append(rt)
     rho = spearman(pub_rt, pred_rt)
-    headers = ["model", "memory [MiB]\npub", "\npredicted", "\nerror",
-               "runtime [ms]\npub", "\npredicted", "\nratio", "bandwidth-\nbound"]
+    headers = ["model", "memory\n[MiB] pub", "\npredicted", "\nerror",
+               "runtime\n[ms] pub", "\npredicted", "\nratio", "bw-\nbound"]
     gpu = rules.hardware.label.removeprefix("NVIDIA ").removeprefix("GeForce ")
     memory, runtime = (shape_text(s[2:]) for s in (rules.preset.memory_shape,
                                                     rules.preset.runtime_shape))
     lines = [
         f"Predicted on the {rules.title} protocol ({gpu}, fp32; memory at the largest "
         f"validation image, {memory},",
-        f"runtime at a typical one, {runtime}) from the shape trace, not measured. "
+        f"runtime at a typical one, {runtime}) from the shape trace, not measured (bw-bound: "
+        "the share of the time in bandwidth-limited kernels). "
         "See docs/prediction.md.",
         "",
-        tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
+        simple(table, headers),
     ]
     if rho is not None:
         lines += ["", f"Spearman ρ of predicted against published runtime: {rho:.3f} "
                       f"over {len(pub_rt)} models"]
-    return "\n".join(lines)
+    return fit("\n".join(lines), cols)
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -231,12 +278,9 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_baselines() -> str:
+def render_baselines(cols: int | None = None) -> str:
     """Each year's baseline with the figures that year published, one row a year: their GPUs,
     data and FLOPs conventions differ, so the rows are a record, not a ranking."""
-    from tabulate import tabulate
-
-
     table = []
     for rules in CHALLENGES.values():
         p = rules.baseline.published
@@ -254,9 +298,9 @@ def render_baselines() -> str:
         ])
     headers = ["year", "baseline", "GPU", "runtime\n[ms]", "FLOPs\n[G]", "FLOPs\nconvention",
                "#Params\n[M]", "#Acts\n[M]", "#Conv", "PSNR\nval/test"]
-    return "\n".join([
-        "Each year's baseline as that year published it (docs/challenges.md gives the sources).",
-        "Different GPUs, image sets and FLOPs conventions: a record per year, not one ranking.",
+    return fit("\n".join([
+        "Each year's baseline as that year published it (docs/challenges.md: sources).",
+        "Different GPUs, data and FLOPs conventions: a record per year, not one ranking.",
         "",
-        tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
-    ])
+        simple(table, headers),
+    ]), cols)

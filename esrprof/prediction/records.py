@@ -153,6 +153,27 @@ class Prediction:
             "seconds": self.seconds,
         }
 
+    def __str__(self) -> str:
+        from esrprof import notebook
+
+        return notebook.prediction_str(self)
+
+    def _repr_markdown_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.prediction_markdown(self)
+
+    def _repr_html_(self) -> str:
+        from esrprof import notebook
+
+        return notebook.prediction_html(self)
+
+    def to_dataframe(self) -> Any:
+        """One row of the predicted figures (pandas)."""
+        from esrprof import notebook
+
+        return notebook.prediction_dataframe(self)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "prediction",
                   source: str = "<dict>") -> Prediction:

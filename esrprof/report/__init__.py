@@ -200,8 +200,9 @@ def _mixed_year_notes(entries: Entries, rules: Any) -> list[str]:
             f"baseline {rules.baseline.model}"]
 
 
-def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool = True) -> Path:
-    """Write the report folder; returns its path.
+def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool = True,
+                 formats: Sequence[str] = ("png", "svg")) -> Path:
+    """Write the report folder, its charts in ``formats`` (png, svg); returns its path.
 
     It is built aside and swapped in whole (:func:`esrprof.files.replace_folder`): an existing
     ``output`` is replaced only when esrprof wrote it and nobody changed it since; any other
@@ -210,7 +211,8 @@ def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool
     from esrprof.files import replace_folder
     from esrprof.report.render import write_report_files
 
-    replace_folder(output, lambda tmp: write_report_files(report, tmp, charts=charts))
+    replace_folder(output, lambda tmp: write_report_files(report, tmp, charts=charts,
+                                                          formats=tuple(formats)))
     return Path(output)
 
 

@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from esrprof.extras import require
 from esrprof.prediction.kinds import KINDS
-from esrprof.report.charts import RC, Chart, _figure, _literal, _save
+from esrprof.report.charts import (
+    FORMATS,
+    RC,
+    Chart,
+    Job,
+    _figure,
+    _lay_out,
+    _literal,
+    _save,
+    draw,
+    place_labels,
+)
 from esrprof.report.inputs import PREDICTED_COLUMNS, add_prediction_columns, prediction_columns
 from esrprof.report.markup import md_text
 from esrprof.report.summary import Correlation, correlate, positive_pairs
@@ -280,7 +291,8 @@ def _notes(findings: PredictionFindings, rows: Mapping[str, Mapping[str, Any]],
 
 
 def prediction_chart(table: Any, findings: PredictionFindings, out_dir: Path,
-                     stem: str = "runtime_vs_predicted") -> Chart | None:
+                     stem: str = "runtime_vs_predicted", formats: Sequence[str] = FORMATS,
+                     labels: Mapping[str, str] | None = None) -> Chart | None:
     """Two panels, same y: runtime against predicted runtime, and against FLOPs, each with ρ."""
     matplotlib = require("matplotlib", "the report's charts")
 
@@ -303,31 +315,36 @@ def prediction_chart(table: Any, findings: PredictionFindings, out_dir: Path,
              findings.runtime_vs_predicted),
             (axes[1], right, "flops_g", "FLOPs [G]", findings.runtime_vs_flops),
         )
+        boxes = []
         for ax, sub, x, label, corr in panels:
             ax.scatter(sub[x], sub["runtime_ms"], s=22, color="#1f77b4", zorder=3)
-            for _, row in sub.iterrows():
-                ax.annotate(_literal(row["model"]), (row[x], row["runtime_ms"]), xytext=(3, 3),
-                            textcoords="offset points", fontsize=6, color="#333333")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(label)
             ax.grid(True, which="both", alpha=0.25)
             text = f"Spearman ρ = {corr.spearman:.3f}\nn = {corr.n}" if corr else f"n = {len(sub)}"
-            ax.text(0.98, 0.02, text, transform=ax.transAxes, va="bottom", ha="right", fontsize=8,
-                    bbox={"boxstyle": "round", "fc": "white", "ec": "#cccccc"})
+            boxes.append(ax.text(0.98, 0.02, text, transform=ax.transAxes, va="bottom",
+                                 ha="right", fontsize=8, zorder=5,
+                                 bbox={"boxstyle": "round", "fc": "white", "ec": "#cccccc"}))
         lo = min(left["predicted_runtime_ms"].min(), left["runtime_ms"].min())
         hi = max(left["predicted_runtime_ms"].max(), left["runtime_ms"].max())
         axes[0].plot([lo, hi], [lo, hi], color="#999999", lw=0.8, ls="--", zorder=1)
         axes[0].set_ylabel("measured runtime [ms]")
         title = "Measured runtime against predicted runtime and against FLOPs"
         fig.suptitle(title)
-        png, svg = _save(fig, out_dir, stem)
+        _lay_out(fig)
+        names = labels or {}
+        for (ax, sub, x, _, _), box in zip(panels, boxes):
+            place_labels(ax, sub[x], sub["runtime_ms"],
+                         [names.get(m, m) for m in sub["model"]], [box])
+        png, svg = _save(fig, out_dir, stem, formats)
     return Chart(stem, title, png, svg,
                  f"{findings.summary} Predicted runtime{on}: {PREDICTED_LABEL}.")
 
 
 def kinds_chart(findings: PredictionFindings, out_dir: Path,
-                stem: str = "predicted_time_by_kind") -> Chart | None:
+                stem: str = "predicted_time_by_kind", formats: Sequence[str] = FORMATS,
+                labels: Mapping[str, str] | None = None) -> Chart | None:
     """Stacked bars: each model's predicted time split by op kind."""
     matplotlib = require("matplotlib", "the report's charts")
 
@@ -346,7 +363,9 @@ def kinds_chart(findings: PredictionFindings, out_dir: Path,
             ax.barh(range(len(rows)), values, left=left, color=KIND_COLORS[kind],
                     label=KIND_LABELS[kind])
             left = [a + b for a, b in zip(left, values)]
-        ax.set_yticks(range(len(rows)), [_literal(r.model) for r in rows], fontsize=7)
+        names = labels or {}
+        ax.set_yticks(range(len(rows)), [_literal(names.get(r.model, r.model)) for r in rows],
+                      fontsize=7)
         gpus = sorted({r.gpu for r in rows if r.gpu})
         on = f" on {gpus[0]}" if len(gpus) == 1 else ""
         ax.set_xlabel(_literal(f"predicted runtime{on} [ms] ({PREDICTED_LABEL})"))
@@ -354,7 +373,7 @@ def kinds_chart(findings: PredictionFindings, out_dir: Path,
         ax.legend(loc="lower right", fontsize=7)
         title = "Predicted runtime by op kind"
         ax.set_title(title)
-        png, svg = _save(fig, out_dir, stem)
+        png, svg = _save(fig, out_dir, stem, formats)
     return Chart(stem, title, png, svg,
                  f"{title}{on}, {len(rows)} models ({PREDICTED_LABEL})")
 
@@ -364,9 +383,18 @@ def write_prediction_charts(table: Any, predictions: Mapping[str, Prediction], o
                             ) -> tuple[PredictionFindings, tuple[Chart, ...]]:
     """Findings (``findings``, or computed) and every prediction chart the inputs allow."""
     findings = findings or analyse(table, predictions)
-    t = add_prediction_columns(table, predictions)
-    charts = (prediction_chart(t, findings, out_dir), kinds_chart(findings, out_dir))
+    charts = draw(prediction_chart_jobs(table, predictions, out_dir, findings), workers=1)
     return findings, tuple(c for c in charts if c is not None)
+
+
+def prediction_chart_jobs(table: Any, predictions: Mapping[str, Prediction], out_dir: Path,
+                          findings: PredictionFindings, formats: Sequence[str] = FORMATS,
+                          labels: Mapping[str, str] | None = None) -> list[Job]:
+    """The prediction charts as jobs for :func:`esrprof.report.charts.draw`."""
+    t = add_prediction_columns(table, predictions)
+    named = {"formats": tuple(formats), "labels": dict(labels or {})}
+    return [(prediction_chart, (t, findings, out_dir), named),
+            (kinds_chart, (findings, out_dir), named)]
 
 
 __all__ = [
@@ -378,6 +406,7 @@ __all__ = [
     "analyse",
     "kinds_chart",
     "prediction_chart",
+    "prediction_chart_jobs",
     "prediction_columns",
     "prediction_markdown",
     "same_gpu",

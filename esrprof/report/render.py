@@ -162,19 +162,25 @@ def _section_markdown(report: Any) -> str:
 
 
 def figure_html(chart: Any, charts_dir: Path) -> str:
-    """One chart: its PNG embedded as a data URI, its caption, a link to its SVG."""
-    data = base64.b64encode((charts_dir / chart.png).read_bytes()).decode("ascii")
+    """One chart: its PNG embedded as a data URI (or, drawn as SVG only, its SVG linked), its
+    caption, a link to its SVG."""
+    if chart.png:
+        data = base64.b64encode((charts_dir / chart.png).read_bytes()).decode("ascii")
+        src = f"data:image/png;base64,{data}"
+    else:
+        src = f"charts/{html.escape(chart.svg)}"
+    link = f" · <a href='charts/{html.escape(chart.svg)}'>SVG</a>" if chart.svg else ""
     return (
         f"<figure id='chart-{html.escape(chart.key)}'>"
-        f"<img src='data:image/png;base64,{data}' alt='{html.escape(chart.title)}'>"
-        f"<figcaption>{html.escape(chart.caption or chart.title)} · "
-        f"<a href='charts/{html.escape(chart.svg)}'>SVG</a></figcaption></figure>"
+        f"<img src='{src}' alt='{html.escape(chart.title)}'>"
+        f"<figcaption>{html.escape(chart.caption or chart.title)}{link}</figcaption></figure>"
     )
 
 
 def figure_markdown(chart: Any) -> list[str]:
-    return [f"![{md_text(chart.title)}](charts/{chart.png})", "",
-            f"*{md_text(chart.caption or chart.title)}* ([SVG](charts/{chart.svg}))", ""]
+    link = f" ([SVG](charts/{chart.svg}))" if chart.svg and chart.png else ""
+    return [f"![{md_text(chart.title)}](charts/{chart.png or chart.svg})", "",
+            f"*{md_text(chart.caption or chart.title)}*{link}", ""]
 
 
 def prediction_section_html(report: Any, charts: Iterable[Any], charts_dir: Path) -> str:
@@ -264,9 +270,10 @@ def report_markdown(report: Any, charts: Iterable[Any],
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_report_files(report: Any, folder: Path, *, charts: bool = True) -> list[str]:
-    """Every file of the report into ``folder`` (which should be empty); returns their names."""
-    from esrprof.report.charts import write_charts
+def write_report_files(report: Any, folder: Path, *, charts: bool = True,
+                       formats: tuple[str, ...] = ("png", "svg")) -> list[str]:
+    """Every file of the report into ``folder`` (which should be empty); returns their names.
+    The charts (in ``formats``) are drawn in parallel, one worker process per core."""
 
     boards_dir = files.make_folder(folder / "leaderboards")
     for board in report.leaderboards:
@@ -276,17 +283,7 @@ def write_report_files(report: Any, folder: Path, *, charts: bool = True) -> lis
     files.write_text(folder / "entries.csv",
                      csv_frame(report.entries.table_with_predictions()).to_csv(index=False))
     charts_dir = folder / "charts"
-    drawn = (
-        write_charts(report.entries, report.findings, charts_dir, report.options.top_layers)
-        if charts
-        else ()
-    )
-    predicted: tuple[Any, ...] = ()
-    if charts and report.prediction is not None:
-        from esrprof.report.prediction import write_prediction_charts
-
-        _, predicted = write_prediction_charts(report.entries.table, report.entries.predictions,
-                                               charts_dir, report.prediction)
+    drawn, predicted = _draw_charts(report, charts_dir, formats) if charts else ((), ())
     files.write_text(folder / "summary.md", report.summary_markdown)
     files.write_text(folder / "report.md", report_markdown(report, drawn, predicted))
     files.write_text(folder / "index.html", page_html(report, drawn, charts_dir, predicted))
@@ -296,3 +293,24 @@ def write_report_files(report: Any, folder: Path, *, charts: bool = True) -> lis
                 "files": sorted([*written, REPORT_JSON, files.MANIFEST])}
     files.write_text(folder / REPORT_JSON, jsonio.dumps(document) + "\n")
     return document["files"]
+
+
+def _draw_charts(report: Any, charts_dir: Path, formats: tuple[str, ...],
+                 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The report's charts and its prediction charts, drawn together in parallel."""
+    from esrprof.report.charts import chart_jobs, chart_labels, draw
+
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    entries = report.entries
+    labels = chart_labels(entries)
+    jobs = chart_jobs(entries, report.findings, charts_dir, report.options.top_layers, formats,
+                      labels)
+    n = len(jobs)
+    if report.prediction is not None:
+        from esrprof.report.prediction import prediction_chart_jobs
+
+        jobs += prediction_chart_jobs(entries.table, entries.predictions, charts_dir,
+                                      report.prediction, formats, labels)
+    done = draw(jobs)
+    return (tuple(c for c in done[:n] if c is not None),
+            tuple(c for c in done[n:] if c is not None))

@@ -1,5 +1,10 @@
 """What the numbers say: rank correlations of the counts with runtime, and which models run
-faster or slower than their FLOPs predict (against a power-law trend fitted in log-log space)."""
+faster or slower than their FLOPs predict (against a power-law trend fitted in log-log space).
+
+Runtime and memory measured on different machines are never pooled: every correlation and the
+trend are computed per hardware group (:func:`hardware_groups`); a CPU run beside a table of
+Titan Xp rows gets its own figures (or none, below three entries), never one rho over both.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from esrprof.extras import require
 from esrprof.report.markup import md_text
 from esrprof.report.ranking import METRICS
 
@@ -32,6 +36,8 @@ class Correlation:
     spearman_p: float
     kendall: float
     kendall_p: float
+    # The machine y was measured on, when the entries come from more than one ("" otherwise).
+    hardware: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +96,12 @@ class Findings:
         return [d for d in reversed(self.deviations) if d.factor < 1][:k]
 
     def correlation(self, x: str, y: str) -> Correlation | None:
+        """The pair's correlation over its largest hardware group (the only one, usually)."""
         return next((c for c in self.correlations if (c.x, c.y) == (x, y)), None)
+
+    def correlations_of(self, x: str, y: str) -> list[Correlation]:
+        """The pair's correlation in every hardware group, largest group first."""
+        return [c for c in self.correlations if (c.x, c.y) == (x, y)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,20 +120,77 @@ def positive_pairs(table: Any, x: str, y: str) -> Any:
     return sub[(sub[x] > 0) & (sub[y] > 0)]
 
 
-def correlate(table: Any, x: str, y: str) -> Correlation | None:
-    """Spearman's rho and Kendall's tau-b over entries with both metrics (None below 3)."""
-    stats = require("scipy.stats", "the report")
+# Metrics whose value depends on the machine they were measured on.
+MEASURED = ("runtime_ms", "memory_mib", "psnr_val", "psnr_test")
 
-    sub = positive_pairs(table, x, y)
+
+def hardware_groups(table: Any, *columns: str) -> list[tuple[str, Any]]:
+    """The rows that carry a measured one of ``columns``, split by the machine it was measured
+    on: ``(label, rows)``, the largest group first. One group, labelled "" and holding every
+    row, when none of ``columns`` is measured or all of those rows come from one machine."""
+    from esrprof.environment import same_hardware
+
+    measured = [c for c in columns if c in MEASURED and c in table]
+    if "hardware" not in table or not measured or len(table) == 0:
+        return [("", table)]
+    present = table[measured].notna().any(axis=1)
+    labels: list[str] = []
+    keys: list[str | None] = []
+    for has, hardware in zip(present, table["hardware"]):
+        if not has:
+            keys.append(None)
+            continue
+        name = "" if hardware is None or hardware != hardware else str(hardware)
+        known = next((m for m in labels if m == name or (
+            name and same_hardware({"hardware": name}, {"hardware": m}))), None)
+        if known is None:
+            labels.append(name)
+            known = name
+        keys.append(known)
+    if len(labels) <= 1:
+        return [("", table)]
+    groups = [(label or "unknown hardware", table[[k == label for k in keys]])
+              for label in labels]
+    groups.sort(key=lambda g: -len(g[1]))  # stable: equal sizes keep the table's order
+    return groups
+
+
+def _correlate_rows(sub: Any, x: str, y: str, hardware: str = "") -> Correlation | None:
+    from esrprof.rankstats import kendall, spearman
+
     if len(sub) < 3 or sub[x].nunique() < 2 or sub[y].nunique() < 2:
         return None
-    rho, rho_p = stats.spearmanr(sub[x], sub[y])
-    tau, tau_p = stats.kendalltau(sub[x], sub[y])
-    return Correlation(x, y, len(sub), float(rho), float(rho_p), float(tau), float(tau_p))
+    xs, ys = [float(v) for v in sub[x]], [float(v) for v in sub[y]]
+    rho, rho_p = spearman(xs, ys)
+    tau, tau_p = kendall(xs, ys)
+    return Correlation(x, y, len(sub), rho, rho_p, tau, tau_p, hardware)
+
+
+def correlations(table: Any, x: str, y: str) -> list[Correlation]:
+    """Spearman's rho and Kendall's tau-b per hardware group (see :func:`hardware_groups`),
+    over entries with both metrics; a group of fewer than 3 gives none."""
+    out = []
+    for label, rows in hardware_groups(table, x, y):
+        c = _correlate_rows(positive_pairs(rows, x, y), x, y, label)
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def correlate(table: Any, x: str, y: str) -> Correlation | None:
+    """Spearman's rho and Kendall's tau-b over entries with both metrics (None below 3); when
+    the entries come from several machines, over the largest hardware group only."""
+    found = correlations(table, x, y)
+    return found[0] if found else None
+
+
+def trend_rows(table: Any, x: str = "flops_g", y: str = "runtime_ms") -> Any:
+    """The rows a trend of y on x is fitted over: positive pairs of the largest hardware group."""
+    return positive_pairs(hardware_groups(table, x, y)[0][1], x, y)
 
 
 def fit_trend(table: Any, x: str = "flops_g", y: str = "runtime_ms") -> Trend | None:
-    sub = positive_pairs(table, x, y)
+    sub = trend_rows(table, x, y)
     if len(sub) < 3 or sub[x].nunique() < 2:
         return None
     lx, ly = np.log(sub[x].to_numpy(float)), np.log(sub[y].to_numpy(float))
@@ -136,11 +204,11 @@ def fit_trend(table: Any, x: str = "flops_g", y: str = "runtime_ms") -> Trend | 
 def analyse(table: Any) -> Findings:
     """Correlations over all entries that carry each pair (ranked or not: this is about the
     models, not the competition), the FLOPs->runtime trend and every model's deviation from it."""
-    correlations = tuple(c for x, y in CORRELATED if (c := correlate(table, x, y)) is not None)
+    found = tuple(c for x, y in CORRELATED for c in correlations(table, x, y))
     trend = fit_trend(table)
     deviations: list[Deviation] = []
     if trend is not None:
-        sub = positive_pairs(table, "flops_g", "runtime_ms")
+        sub = trend_rows(table, "flops_g", "runtime_ms")
         rt_rank = sub["runtime_ms"].rank(method="min")
         fl_rank = sub["flops_g"].rank(method="min")
         for i, row in sub.iterrows():
@@ -157,7 +225,7 @@ def analyse(table: Any) -> Findings:
                 )
             )
         deviations.sort(key=lambda d: (-d.factor, d.model))
-    return Findings(len(table), correlations, trend, tuple(deviations))
+    return Findings(len(table), found, trend, tuple(deviations))
 
 
 def _label(column: str) -> str:
@@ -182,11 +250,16 @@ def summary_markdown(findings: Findings, k: int = 5) -> str:
             if c.spearman >= 0.4
             else "FLOPs hardly predict the runtime order"
         )
+        on = f" measured on {md_text(c.hardware)}" if c.hardware else ""
         text = (
-            f"Over {c.n} entries, {verdict}: Spearman ρ = {c.spearman:.3f}, "
+            f"Over {c.n} entries{on}, {verdict}: Spearman ρ = {c.spearman:.3f}, "
             f"Kendall τ = {c.kendall:.3f} between FLOPs and runtime."
         )
-        vs_runtime = [x for x in findings.correlations if x.y == "runtime_ms"]
+        if c.hardware:
+            text += (" Runtime and memory from different machines are never pooled: each "
+                     "machine's entries get their own correlations below.")
+        vs_runtime = [x for x in findings.correlations
+                      if x.y == "runtime_ms" and x.hardware == c.hardware]
         best = max(vs_runtime, key=lambda x: x.spearman)
         if best.x != "flops_g":
             text += (
@@ -194,14 +267,18 @@ def summary_markdown(findings: Findings, k: int = 5) -> str:
                 f"(ρ = {best.spearman:.3f})."
             )
         lines.append(text)
-    others = [x for x in findings.correlations if (x.x, x.y) != ("flops_g", "runtime_ms")]
+    others = [x for x in findings.correlations if x is not c]
     if others:
         lines.append("")
-        lines.append("| pair | n | Spearman ρ | Kendall τ |")
-        lines.append("|---|---|---|---|")
+        grouped = any(x.hardware for x in findings.correlations)
+        lines.append("| pair |" + (" hardware |" if grouped else "") + " n | Spearman ρ | "
+                     "Kendall τ |")
+        lines.append("|---|" + ("---|" if grouped else "") + "---|---|---|")
         for x in findings.correlations:
+            where = f" {md_text(x.hardware)} |" if grouped else ""
             lines.append(
-                f"| {_label(x.x)} vs {_label(x.y)} | {x.n} | {x.spearman:.3f} | {x.kendall:.3f} |"
+                f"| {_label(x.x)} vs {_label(x.y)} |{where} {x.n} | {x.spearman:.3f} | "
+                f"{x.kendall:.3f} |"
             )
     t = findings.trend
     if t is not None:

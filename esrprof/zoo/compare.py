@@ -9,11 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from esrprof.api import count
 from esrprof.challenges import Challenge, challenge
 from esrprof.prediction.api import predict_challenge
+from esrprof.rankstats import spearman as rank_correlation
 from esrprof.results import convention_counts
 from esrprof.zoo.registry import REGISTRY, ReferenceModel, get
 
@@ -55,6 +54,7 @@ class ZooRow:
     notes: str
     prediction: Any = None  # esrprof.prediction.Prediction on the year's protocol, or None
     challenge: str = "ntire2022"  # the year whose rules and published figures these are
+    counts: Any = None  # the esrprof.Counts the measured figures come from
 
     @property
     def published_memory_mib(self) -> float | None:
@@ -156,6 +156,7 @@ def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)
         notes=entry.notes,
         prediction=prediction,
         challenge=rules.name,
+        counts=counts,
     )
 
 
@@ -172,19 +173,5 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     """Spearman's rank correlation (None for fewer than three pairs)."""
     if len(xs) < 3:
         return None
-    rx, ry = _ranks(xs), _ranks(ys)
-    if rx.std() == 0 or ry.std() == 0:
-        return None  # a constant series has no rank order
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def _ranks(values: Sequence[float]) -> np.ndarray:
-    """1-based ranks, ties sharing their mean rank (as Spearman's rho wants them)."""
-    a = np.asarray(values, dtype=float)
-    order = np.argsort(a, kind="stable")
-    ranks = np.empty(len(a))
-    ranks[order] = np.arange(1, len(a) + 1)
-    for value in np.unique(a):
-        tied = a == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
+    rho = rank_correlation(list(xs), list(ys))[0]
+    return None if rho != rho else rho  # NaN: a constant series has no rank order
