@@ -1,0 +1,88 @@
+"""The child process of one sweep entry: ``python -m esrprof.sweep.worker TASK.json``.
+
+It builds the entry's model, counts it, predicts its GPU figures, runs it when the sweep asks,
+and writes one ordinary result record (``Result.save``) to the path the task names, the file
+`esrprof report` reads. Anything else — a model that raises, calls ``sys.exit``, hangs or dies —
+ends this process only; the parent reads the outcome from the exit code, the record's presence
+and the last ``esrprof: error:`` line of the log.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+ERROR_PREFIX = "esrprof: error: "
+# The record carries this token so the parent knows it was written by this task, not left over.
+TOKEN_KEY = "sweep_token"
+
+
+def run_task(task: dict[str, Any]) -> Path:
+    """Build, count, predict (and run) one entry; returns the record's path."""
+    import dataclasses
+
+    from esrprof import api
+    from esrprof.loading import load_model
+    from esrprof.sweep.entries import Entry
+
+    entry = Entry.from_dict(task["entry"])
+    rules = task.get("rules", {})
+    loaded = load_model(entry.model, entry.kwargs, entry.weights,
+                        allow_pickle=bool(rules.get("allow_pickle")), name=entry.name)
+    run_config = None
+    if rules.get("run"):
+        from esrprof.run import RunConfig
+
+        run_config = RunConfig(
+            device=rules.get("device") or "auto",
+            tile=entry.tile,
+            pixel_range=entry.data_range,
+            max_images=rules.get("max_images"),
+            trained=entry.weights is not None,
+        )
+    result = api.profile(loaded.model, entry.input_shape, run=run_config, info=loaded.info)
+    if rules.get("predict", True):
+        prediction, note = api.try_predict(loaded.model, rules.get("gpu"))
+        if prediction is None:
+            print(f"esrprof: note: no prediction: {note}", file=sys.stderr)
+        result = dataclasses.replace(result, prediction=prediction)
+    environment = dict(result.environment)
+    environment[TOKEN_KEY] = task["token"]
+    if entry.team:
+        environment["team"] = entry.team
+    result = dataclasses.replace(result, environment=environment)
+    return result.save(task["out"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from esrprof.errors import USER_CODE_ERRORS, EsrprofError, describe, user_code_failed
+    from esrprof.jsonio import read_json
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(f"{ERROR_PREFIX}usage: python -m esrprof.sweep.worker TASK.json", file=sys.stderr)
+        return 2
+    try:
+        task = read_json(argv[0])
+        path = run_task(task)
+    except EsrprofError as exc:
+        memory = " (out of memory: the sweep caps each entry's address space, --memory-limit)" \
+            if isinstance(exc.__cause__, MemoryError) else ""
+        print(f"{ERROR_PREFIX}{exc}{memory}", file=sys.stderr)
+        return exc.exit_code
+    except MemoryError:
+        print(f"{ERROR_PREFIX}out of memory (the sweep's memory cap, or the machine's)",
+              file=sys.stderr)
+        return 1
+    except USER_CODE_ERRORS as exc:  # a failure no door turned into an EsrprofError
+        message = str(user_code_failed("the entry", exc)) if isinstance(exc, SystemExit) \
+            else describe(exc)
+        print(f"{ERROR_PREFIX}{message}", file=sys.stderr)
+        return 1
+    print(f"result written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
