@@ -6,7 +6,7 @@ children run), progress.py (bar and tables).
 """
 
 from esrprof.sweep.entries import Entry, read_entries
-from esrprof.sweep.run import SweepOptions, Summary, run_sweep
+from esrprof.sweep.run import Summary, SweepOptions, run_sweep
 from esrprof.sweep.state import SweepState
 
 __all__ = ["Entry", "Summary", "SweepOptions", "SweepState", "read_entries", "run_sweep"]

@@ -23,8 +23,10 @@ from typing import Any
 
 from esrprof.jsonio import dumps, loads
 from esrprof.sweep.state import DONE, FAILED, PENDING, TIMED_OUT
-from esrprof.sweep.worker import ERROR_PREFIX, TOKEN_KEY
 
+ERROR_PREFIX = "esrprof: error: "  # the worker's one line of why, the last such line wins
+# The record carries this token so the parent knows it was written by this task, not left over.
+TOKEN_KEY = "sweep_token"
 _PR_SET_PDEATHSIG = 1
 _KILL_GRACE_S = 2.0
 ATTEMPT = "=== esrprof sweep attempt: "  # opens each attempt's part of a log
@@ -169,9 +171,7 @@ def _limits(memory_bytes: int | None):
             except (ImportError, ValueError, OSError):
                 pass  # the OS does not allow it: no cap
         if sys.platform.startswith("linux"):
-            try:
+            with contextlib.suppress(OSError, AttributeError):
                 ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-            except (OSError, AttributeError):
-                pass
 
     return apply

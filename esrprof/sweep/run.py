@@ -72,10 +72,9 @@ def check_folder(folder: Path) -> None:
     """The output folder: new, empty, or an earlier sweep's. Anything else is the user's."""
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"-o {folder}: it is a file, not a folder")
-    if folder.is_dir() and not (folder / STATE_FILE).is_file():
-        if any(folder.iterdir()):
-            raise OutputError(f"-o {folder}: folder holds files and no {STATE_FILE}; give a new "
-                              "or empty folder, or an earlier sweep's")
+    if folder.is_dir() and not (folder / STATE_FILE).is_file() and any(folder.iterdir()):
+        raise OutputError(f"-o {folder}: folder holds files and no {STATE_FILE}; give a new "
+                          "or empty folder, or an earlier sweep's")
     try:
         (folder / LOGS).mkdir(parents=True, exist_ok=True)
         (folder / WORK).mkdir(exist_ok=True)

@@ -140,8 +140,8 @@ def plan(state: SweepState, keys: Mapping[str, str], teams: Mapping[str, str | N
         old = state.entries.get(name)
         keep = (
             old is not None and old.key == key and name not in redo
-            and (old.status == DONE and old.result and (state.folder / old.result).is_file()
-                 or old.status in (FAILED, TIMED_OUT) and not retry_failed)
+            and ((old.status == DONE and old.result and (state.folder / old.result).is_file())
+                 or (old.status in (FAILED, TIMED_OUT) and not retry_failed))
         )
         if keep:
             if old.team != teams.get(name):
@@ -157,3 +157,18 @@ def plan(state: SweepState, keys: Mapping[str, str], teams: Mapping[str, str | N
                                           why="no longer listed in ENTRIES")
     state.save()
     return todo
+
+
+def is_sweep_folder(folder: Path) -> bool:
+    return (Path(folder) / STATE_FILE).is_file()
+
+
+def sweep_results(folder: str | Path) -> list[Path]:
+    """The result records of a sweep folder's done entries, in ENTRIES order (what
+    ``esrprof report DIR`` reads; failed entries, repeats and logs are not results)."""
+    state = SweepState.load(folder)
+    done = [state.folder / e.result for e in state.entries.values()
+            if e.status == DONE and e.result]
+    if not done:
+        raise ResultFileError(f"{folder}: sweep folder with no done entry yet")
+    return done

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ERROR_PREFIX = "esrprof: error: "
-# The record carries this token so the parent knows it was written by this task, not left over.
-TOKEN_KEY = "sweep_token"
+from esrprof.sweep.child import ERROR_PREFIX, TOKEN_KEY
 
 
 def run_task(task: dict[str, Any]) -> Path:
