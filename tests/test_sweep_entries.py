@@ -88,7 +88,7 @@ def test_ambiguous_model_file_names_the_candidates(tmp_path):
                                        "class Other(nn.Module):\n    pass\n")
     assert model_class(tmp_path / "named.py") == "Named"  # the class named like the file
     (tmp_path / "none.py").write_text("class A:\n    pass\n")
-    with pytest.raises(UsageError, match="defines no nn.Module class"):
+    with pytest.raises(UsageError, match=r"defines no nn\.Module class"):
         model_class(tmp_path / "none.py")
 
 
@@ -132,7 +132,7 @@ def test_plan_keeps_finished_redoes_the_rest(tmp_path):
 
 def test_output_folder_of_the_user_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(OutputError, match="holds files and no sweep.json"):
+    with pytest.raises(OutputError, match=r"holds files and no sweep\.json"):
         check_folder(tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
     check_folder(tmp_path / "new")

@@ -96,9 +96,9 @@ def run_local(tasks: list[Any], writer: Any, options: Any,
         if progress is not None:
             progress(writer.state, writer.finished, len(tasks))
     except BaseException:
-        stop.set()
-        for proc in list(live.values()):
-            kill_group(proc)
+        stop.set()  # each worker kills its child and puts its entry back to pending
         for t in threads:
             t.join(timeout=10)
+        for proc in list(live.values()):
+            kill_group(proc)
         raise

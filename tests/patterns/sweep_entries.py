@@ -17,6 +17,8 @@ class Tiny(nn.Module):
         self.up = nn.PixelShuffle(2)
         if wait:
             time.sleep(wait)
+        if mode == "slow":  # as slow as the test says, without changing the entry's key
+            time.sleep(float(os.environ.get("ESRPROF_TEST_SLOW", "0")))
         if mode == "crash":
             raise RuntimeError("boom in the constructor")
         if mode == "hang":
