@@ -10,10 +10,15 @@ and the last ``esrprof: error:`` line of the log.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from esrprof.sweep.child import ERROR_PREFIX, TOKEN_KEY
+_STARTED = time.perf_counter()  # the interpreter is up: what comes before is process start
+
+from esrprof.sweep.child import ERROR_PREFIX, TOKEN_KEY  # noqa: E402
+
+TIMINGS_PREFIX = "esrprof: sweep timings: "  # one log line: seconds per phase, for the benchmark
 
 
 def run_task(task: dict[str, Any]) -> Path:
@@ -24,6 +29,7 @@ def run_task(task: dict[str, Any]) -> Path:
     from esrprof.loading import load_model
     from esrprof.sweep.entries import Entry
 
+    marks = {"imports": time.perf_counter()}
     entry = Entry.from_dict(task["entry"])
     rules = task.get("rules", {})
     loaded = load_model(entry.model, entry.kwargs, entry.weights,
@@ -39,18 +45,28 @@ def run_task(task: dict[str, Any]) -> Path:
             max_images=rules.get("max_images"),
             trained=entry.weights is not None,
         )
+    marks["build"] = time.perf_counter()
     result = api.profile(loaded.model, entry.input_shape, run=run_config, info=loaded.info)
+    marks["count" if run_config is None else "count+run"] = time.perf_counter()
     if rules.get("predict", True):
         prediction, note = api.try_predict(loaded.model, rules.get("gpu"))
         if prediction is None:
             print(f"esrprof: note: no prediction: {note}", file=sys.stderr)
         result = dataclasses.replace(result, prediction=prediction)
+        marks["predict"] = time.perf_counter()
     environment = dict(result.environment)
     environment[TOKEN_KEY] = task["token"]
     if entry.team:
         environment["team"] = entry.team
     result = dataclasses.replace(result, environment=environment)
-    return result.save(task["out"])
+    path = result.save(task["out"])
+    marks["write"] = time.perf_counter()
+    last, spent = _STARTED, []
+    for phase, at in marks.items():
+        spent.append(f"{phase}={at - last:.3f}")
+        last = at
+    print(TIMINGS_PREFIX + " ".join(spent), file=sys.stderr)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
