@@ -146,3 +146,34 @@ def _worker_alive(out: Path) -> bool:
         if "esrprof.sweep.worker" in cmd and str(out) in cmd:
             return True
     return False
+
+
+def test_repeat_interleaves_fresh_runs_and_the_report_refuses_mixed_gpus(tmp_path):
+    from esrprof.errors import UsageError
+
+    entries = write_entries(tmp_path, {"a": {}, "b": {"c": 8}})
+    out = tmp_path / "out"
+    summary = run_sweep(read_entries(entries), SweepOptions(
+        folder=out, workers=1, timeout_s=120, repeat=2,
+        rules={"run": True, "max_images": 1, "predict": False, "repeat": 2}))
+    st = state_of(out)
+    assert all(e.status == "done" and len(e.repeats) == 2 for e in st.values())
+    created = sorted((load_result(out / r["result"]).created, f"{n}.{r['k']}")
+                     for n, e in st.items() for r in e.repeats)
+    assert [c[1] for c in created] == ["a.0", "b.0", "a.1", "b.1"]  # interleaved across entries
+    for name, e in st.items():
+        figures_ = summary.repeats[name]
+        runs = [r["runtime_ms"] for r in e.repeats]
+        assert figures_["runtime_ms"] == runs and figures_["mean_ms"] == pytest.approx(
+            sum(runs) / 2)
+        assert figures_["organisers_average_ms"] is None  # five runs needed
+        # DIR/<name>.json is one of the runs, whole: the report's checks accept it
+        assert load_result(out / f"{name}.json").summary()["runtime_ms"] in runs
+    assert len(load_entries([out]).table) == 2
+    # timing fairness: runtimes from two GPU models are not ranked together
+    for name, gpu in (("a", "NVIDIA GeForce RTX 3090"), ("b", "NVIDIA RTX A6000")):
+        data = json.loads((out / f"{name}.json").read_text())
+        data["environment"]["hardware"] = gpu
+        (out / f"{name}.json").write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="different hardware"):
+        load_entries([out])
