@@ -46,6 +46,8 @@ def register(sub: Any) -> None:
                    help="also time each entry (runtime, memory; PSNR with weights and data)")
     p.add_argument("--device", default=None, metavar="DEV",
                    help="device of --run (default: the worker's GPU, else cpu)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="DIV2K-layout root for --run (default: the synthetic set)")
     p.add_argument("--max-images", type=positive_int("--max-images"), default=None,
                    metavar="N", help="images per split of --run")
     p.add_argument("--gpu", default=None, metavar="NAME",
@@ -72,9 +74,14 @@ def run(args: argparse.Namespace) -> int:
 
         gpu_spec(args.gpu)  # a bad name is a usage error before any work
     challenge = _challenge(args.challenge)
+    data = None
+    if args.data is not None:
+        if not Path(args.data).is_dir():
+            raise UsageError(f"--data {args.data}: no such folder")
+        data = str(Path(args.data).resolve())
     entries = read_entries(args.entries)
     rules = {"challenge": challenge, "run": bool(args.run), "device": args.device,
-             "max_images": args.max_images, "predict": not args.no_predict, "gpu": args.gpu,
+             "max_images": args.max_images, "data": data, "predict": not args.no_predict, "gpu": args.gpu,
              "allow_pickle": bool(args.allow_pickle), "repeat": args.repeat}
     options = SweepOptions(
         folder=Path(args.output), workers=args.workers, timeout_s=args.timeout or None,

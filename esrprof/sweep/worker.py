@@ -43,6 +43,7 @@ def run_task(task: dict[str, Any]) -> Path:
             tile=entry.tile,
             pixel_range=entry.data_range,
             max_images=rules.get("max_images"),
+            data=rules.get("data"),
             trained=entry.weights is not None,
         )
     marks["build"] = time.perf_counter()
