@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         data = str(Path(args.data).resolve())
     entries = read_entries(args.entries)
     rules = {"challenge": challenge, "run": bool(args.run), "device": args.device,
-             "max_images": args.max_images, "data": data, "predict": not args.no_predict, "gpu": args.gpu,
-             "allow_pickle": bool(args.allow_pickle), "repeat": args.repeat}
+             "max_images": args.max_images, "data": data, "predict": not args.no_predict,
+             "gpu": args.gpu, "allow_pickle": bool(args.allow_pickle), "repeat": args.repeat}
     options = SweepOptions(
         folder=Path(args.output), workers=args.workers, timeout_s=args.timeout or None,
         memory_gib=args.memory_limit, repeat=args.repeat, redo=tuple(args.redo),
