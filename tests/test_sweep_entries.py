@@ -143,7 +143,7 @@ def test_output_folder_of_the_user_is_refused(tmp_path):
     (["nothing.toml", "-o", "out"], "ENTRIES nothing.toml: no such file or folder"),
     (["e.toml", "-o", "out", "--redo", "zz"], "--redo zz: no entry of that name"),
     (["e.toml", "-o", "out", "--workers", "0"], "--workers takes a positive number"),
-    (["e.toml", "-o", "out", "--challenge", "ntire1999"], "--challenge ntire1999"),
+    (["e.toml", "-o", "out", "--challenge", "ntire1999"], "unknown challenge 'ntire1999'"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (tmp_path / "e.toml").write_text('[[entry]]\nname = "a"\nmodel = "m.py:Net"\n')

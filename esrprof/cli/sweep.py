@@ -6,7 +6,7 @@ import argparse
 import signal
 from typing import Any
 
-from esrprof.cli._common import add_command, positive_int
+from esrprof.cli._common import add_challenge_argument, add_command, positive_int
 
 
 def register(sub: Any) -> None:
@@ -40,8 +40,7 @@ def register(sub: Any) -> None:
     p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                    help="run the entries as Ray tasks (one GPU each where the cluster has GPUs) "
                    "on the cluster at ADDRESS (default: RAY_ADDRESS, or a local Ray)")
-    p.add_argument("--challenge", default=None, metavar="NAME",
-                   help="the challenge year's rules (default: the NTIRE 2022 protocol)")
+    add_challenge_argument(p)
     p.add_argument("--run", action="store_true",
                    help="also time each entry (runtime, memory; PSNR with weights and data)")
     p.add_argument("--device", default=None, metavar="DEV",
@@ -51,7 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--max-images", type=positive_int("--max-images"), default=None,
                    metavar="N", help="images per split of --run")
     p.add_argument("--gpu", default=None, metavar="NAME",
-                   help="GPU of the predicted figures (default: the protocol's Titan Xp)")
+                   help="GPU of the predicted figures (default: the challenge year's GPU)")
     p.add_argument("--no-predict", action="store_true", help="skip the predicted GPU figures")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow checkpoints that need pickle (only for files you trust)")
@@ -109,24 +108,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _challenge(name: str | None) -> str | None:
-    """The challenge's rules by name, once esrprof.challenges exists; until then the NTIRE 2022
-    protocol, which is every sweep's today."""
-    if name is None:
-        return None
-    try:
-        from esrprof import challenges  # type: ignore[attr-defined]
-    except ImportError:
-        if name.lower() in ("ntire2022", "ntire2023"):
-            return name.lower()
-        from esrprof.errors import UsageError
+def _challenge(name: str | None) -> str:
+    """The year whose rules the sweep follows, by its canonical name (default the latest), so
+    that ``--challenge 2026`` and ``--challenge ntire2026`` share one resume key."""
+    from esrprof.challenges import challenge
 
-        raise UsageError(f"--challenge {name}: this esrprof knows the NTIRE 2022 protocol "
-                         "only (ntire2022)") from None
-    getter = getattr(challenges, "get", None)
-    if getter is None:
-        return name
-    return getattr(getter(name), "name", name)
+    return challenge(name).name
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -34,11 +34,13 @@ def run_task(task: dict[str, Any]) -> Path:
     rules = task.get("rules", {})
     loaded = load_model(entry.model, entry.kwargs, entry.weights,
                         allow_pickle=bool(rules.get("allow_pickle")), name=entry.name)
+    year = api.rules_for(rules.get("challenge"))  # None: the latest year's rules
     run_config = None
     if rules.get("run"):
         from esrprof.run import RunConfig
 
-        run_config = RunConfig(
+        run_config = RunConfig.for_challenge(
+            year.name,
             device=rules.get("device") or "auto",
             tile=entry.tile,
             pixel_range=entry.data_range,
@@ -47,10 +49,12 @@ def run_task(task: dict[str, Any]) -> Path:
             trained=entry.weights is not None,
         )
     marks["build"] = time.perf_counter()
-    result = api.profile(loaded.model, entry.input_shape, run=run_config, info=loaded.info)
+    result = api.profile(loaded.model, entry.input_shape, run=run_config, info=loaded.info,
+                         challenge=year.name)
     marks["count" if run_config is None else "count+run"] = time.perf_counter()
-    if rules.get("predict", True):
-        prediction, note = api.try_predict(loaded.model, rules.get("gpu"))
+    gpu = rules.get("gpu") or year.preset.gpu
+    if rules.get("predict", True) and gpu:
+        prediction, note = api.try_predict(loaded.model, gpu, year.name)
         if prediction is None:
             print(f"esrprof: note: no prediction: {note}", file=sys.stderr)
         result = dataclasses.replace(result, prediction=prediction)
