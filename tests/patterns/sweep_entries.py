@@ -8,6 +8,8 @@ import time
 import torch
 from torch import nn
 
+_LEAKED: list = []
+
 
 class Tiny(nn.Module):
     def __init__(self, c: int = 4, mode: str = "ok", wait: float = 0.0) -> None:
@@ -29,6 +31,8 @@ class Tiny(nn.Module):
             sys.exit(0)
         if mode == "hog":
             self.hog = bytearray(16 << 30)  # far above the test's memory cap
+        if mode == "gpuleak":  # 2 GiB left on the GPU for as long as the process lives
+            _LEAKED.append(torch.empty(1 << 29, device="cuda"))
         if mode == "globals":  # what a careless submission leaves behind in a shared process
             torch.set_default_dtype(torch.float64)
             torch.set_num_threads(1)
