@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from esrprof._version import __version__
-from esrprof.errors import OutputError, UsageError
+from esrprof.errors import EsrprofError, OutputError, UsageError
 from esrprof.sweep.child import Outcome, new_task
 from esrprof.sweep.entries import Entry, entry_key
 from esrprof.sweep.state import (
@@ -167,18 +167,27 @@ class _Writer:
                 self.state.set(task.name, status=outcome.status, why=outcome.why, **common)
                 self.summary.ran += 1
                 return
+            try:
+                figures = _run_figures(record, task.k, outcome, worker)
+            except EsrprofError as exc:  # a record the report could not read is no result
+                self.state.set(task.name, status=FAILED, why=f"its record is unusable: {exc}",
+                               **common)
+                self.summary.ran += 1
+                return
             if self.options.repeat == 1:
                 final = self.folder / f"{task.name}.json"
                 os.replace(record, final)
+                figures["result"] = final.name
                 self.state.set(task.name, status=DONE, why=None, result=final.name,
-                               repeats=[_run_figures(final, task.k, outcome, worker)], **common)
+                               repeats=[figures], **common)
                 self.summary.ran += 1
                 return
             target = self.folder / REPEATS / f"{task.name}.{task.k}.json"
             target.parent.mkdir(exist_ok=True)
             os.replace(record, target)
+            figures["result"] = f"{REPEATS}/{target.name}"
             runs = [r for r in old.repeats if r["k"] != task.k]
-            runs.append(_run_figures(target, task.k, outcome, worker))
+            runs.append(figures)
             runs.sort(key=lambda r: r["k"])
             if len(runs) < self.options.repeat:
                 self.state.set(task.name, status=RUNNING if old.status == RUNNING else PENDING,
@@ -201,8 +210,7 @@ def _run_figures(path: Path, k: int, outcome: Outcome, worker: str) -> dict[str,
     from esrprof.results import load_result
 
     row = load_result(path).summary()
-    return {"k": k, "result": str(path.relative_to(path.parent.parent)) if path.parent.name
-            == REPEATS else path.name, "runtime_ms": row.get("runtime_ms"),
+    return {"k": k, "result": path.name, "runtime_ms": row.get("runtime_ms"),
             "memory_mib": row.get("memory_mib"), "seconds": round(outcome.seconds, 3),
             "worker": worker}
 
