@@ -272,6 +272,8 @@ def test_the_card_names_its_rules_and_records_them(tmp_path, capsys, root, monke
     out = capsys.readouterr().out
     assert "NTIRE 2026 rules: FLOPs = fvcore total at 1x3x256x256" in out
     assert "0.151" in out and "41.68" in out
+    card = out.split("Complete count")[0]
+    assert "9.83" in card and " 22" in card
     assert json.loads(path.read_text())["challenge"] == "ntire2026"
     assert esrprof.load_result(path).challenge == "ntire2026"
     assert main(["profile", "reference_models/span.py:SPAN", "--challenge", "ntire2022",
@@ -391,3 +393,34 @@ def test_the_div2k_lsdir_layout_valid_with_hr_test_without(tmp_path):
     v, t = images.split("valid"), images.split("test")
     assert [i.name for i in v.images] == ["000001", "0801"] and v.n_with_hr == 2
     assert len(t.images) == 1 and t.n_with_hr == 0
+
+
+@pytest.mark.parametrize("name", ["ntire2024", "ntire2025", "ntire2026"])
+def test_each_later_baseline_reproduces_its_years_published_figures(name):
+    from esrprof.zoo.compare import measure
+    from esrprof.zoo.registry import get
+
+    rules = challenge(name)
+    row = measure(get(rules.baseline.model), predict=False, rules=rules)
+    assert row.reproduced is True, row.mismatches()  # RLFN 19.67 G, EFDN 16.70 G, SPAN 9.83 G
+    assert row.expected.flops_g == rules.baseline.published.flops_g
+
+
+def test_a_report_mixing_conventions_says_so(tmp_path, capsys, root, monkeypatch):
+    from esrprof.cli import main
+    from esrprof.report import ReportOptions, build_report
+    from esrprof.zoo.registry import DATA_DIR
+
+    monkeypatch.chdir(root)
+    mine = tmp_path / "span.json"
+    assert main(["profile", "reference_models/span.py:SPAN", "--no-predict", "--json",
+                 str(mine)]) == 0
+    capsys.readouterr()
+    table = DATA_DIR / "ntire2022_table1.csv"
+    report = build_report([mine, table], ReportOptions(predict_references=False))
+    assert any("different conventions" in n and "span.json" in n for n in report.notes)
+    same = tmp_path / "span22.json"
+    assert main(["profile", "reference_models/span.py:SPAN", "--challenge", "ntire2022",
+                 "--no-predict", "--json", str(same)]) == 0
+    report = build_report([same, table], ReportOptions(predict_references=False))
+    assert not any("different conventions" in n for n in report.notes)
