@@ -31,6 +31,7 @@ from esrprof.extras import require
 from esrprof.jsonio import jsonable, read_bytes
 from esrprof.report.markup import clean_name
 from esrprof.results import load_result
+from esrprof.sweep.state import is_sweep_folder, sweep_results
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.prediction.records import Prediction
@@ -168,11 +169,14 @@ class Entries:
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given; a folder stands for the *.json and *.csv files directly in it."""
+    """Files as given; a folder stands for the *.json and *.csv files directly in it, and a
+    sweep's folder (``esrprof sweep -o DIR``) for the records of its done entries."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
+        if p.is_dir() and is_sweep_folder(p):
+            out.extend(sweep_results(p))
+        elif p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in (".json", ".csv"))
             if not found:
                 raise ResultFileError(f"{p}: folder holds no .json or .csv file")
