@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from esrprof.kinds import TIME_WORDS
 from esrprof.prediction.kinds import KINDS
 from esrprof.probe import shape_text
 from esrprof.results import Counts, ModelInfo
@@ -141,14 +142,7 @@ def layers_table(counts: Counts, top: int = 15) -> str:
     )
 
 
-_KIND_WORDS = {
-    "convolution": "convolution",
-    "matmul": "matmul/attention",
-    "elementwise": "element-wise",
-    "data_movement": "data movement",
-    "normalization": "normalization",
-    "kernel_floor": "kernel floors",
-}
+_KIND_WORDS = TIME_WORDS
 
 
 def prediction_block(p: Prediction, top_kinds: int = 4) -> str:

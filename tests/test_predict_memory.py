@@ -31,7 +31,7 @@ def _trace(model: nn.Module, shape, backend: str, types=None) -> Liveness:
 
     types = types if types is not None else {p: type(m).__name__ for p, m in
                                              model.named_modules()}
-    tr = trace(model, shape, lambda: [LivenessObserver(types)], backend=backend)
+    tr = trace(model, shape, lambda: [LivenessObserver()], backend=backend)
     return tr.observers[0].result
 
 

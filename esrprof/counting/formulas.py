@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from esrprof.errors import UsageError
+from esrprof.kinds import ELEMENT_KINDS, MAC_KINDS, OP_KINDS
 
 aten = torch.ops.aten
 
@@ -26,13 +27,8 @@ Shape = Sequence[int]
 Formula = Callable[..., int]
 
 
-# Kinds whose cost is multiply-accumulates ("custom": a formula the caller supplied).
-MAC_KINDS = ("conv", "linear", "matmul", "attention", "custom")
-# Kinds tallied by output elements: real work, but no multiply-accumulates.
-ELEMENT_KINDS = ("elementwise", "normalization", "resampling", "pooling", "softmax", "reduction",
-                 "data_movement")
-# "view" ops alias storage and cost nothing; "other" ops are unknown: their cost is missing.
-KINDS = (*MAC_KINDS, *ELEMENT_KINDS, "view", "other")
+# The op kinds live in esrprof/kinds.py (one vocabulary for counting, prediction and report).
+KINDS = OP_KINDS
 
 
 @dataclass(frozen=True)

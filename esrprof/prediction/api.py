@@ -77,60 +77,80 @@ def predict(
     dtype: torch.dtype | None = None,
     *,
     backend: str = "auto",
-    calibration: Calibration = CALIBRATION,
+    calibration: Calibration | None = None,
     top_layers: int = 10,
+    autograd: bool | None = False,
 ) -> Prediction:
     """Peak GPU memory and runtime of one forward on ``input_shape``, predicted for ``gpu``.
 
     Computed from one traced forward on meta tensors (``backend="auto"`` falls back to fake,
-    then real tensors only for models that need values). The model is not modified.
+    then real tensors only for models that need values). The model is not modified, and torch's
+    global state (default dtype, threads, RNG, grad mode) is restored afterwards.
     ``dtype``: compute in this dtype (as after ``model.to(dtype)``); default: the model's own.
+    ``calibration``: the runtime constants; default the GPU's own (a ``file:`` spec measured by
+    ``esrprof calibrate``) or its generation's (calibration.py).
+    ``autograd``: predict a forward that autograd records (saved tensors stay alive until the
+    output dies): True, False (``no_grad``/``inference_mode``, the default), or None for the
+    caller's context (grad enabled and a parameter that requires grad).
     """
     shape, spec = _check(model, input_shape, gpu)
+    cal = calibration or calibration_for_gpu(spec)
+    grad = _autograd(model, autograd)
     started = time.perf_counter()
-    types = _module_types(model)
-    trace = _run_trace(model, shape, types, backend, dtype, cost=True)
-    liveness, rows = trace.observers[0].result, trace.observers[1].rows
-    used_dtype = dtype or device_dtype(model)[1]
-    memory = _memory(model, shape, liveness, (), used_dtype, dtype)
-    runtime = _runtime(shape, rows, spec, calibration, types, top_layers)
-    return Prediction(memory, runtime, spec, dtype_label(used_dtype), calibration,
+    with torch_globals():
+        trace, sdpa = _run_trace(model, shape, backend, dtype, cost=True, grad=grad, gpu=spec)
+        liveness, rows = trace.observers[0].result, trace.observers[1].rows
+        used_dtype = dtype or device_dtype(model)[1]
+        memory = _memory(model, shape, liveness, (), used_dtype, dtype)
+    runtime = _runtime(shape, rows, spec, cal, trace.module_types, top_layers)
+    return Prediction(memory, runtime, spec, dtype_label(used_dtype), cal,
                       trace.backend, trace.fallback_reason, None,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, autograd=grad, attention=sdpa)
 
 
 def predict_challenge(
     model: nn.Module,
-    preset: Preset = CHALLENGE_2022,
+    preset: Preset | str = CHALLENGE_2022,
     gpu: str | GpuSpec | None = None,
     dtype: torch.dtype | None = None,
     *,
     backend: str = "auto",
-    calibration: Calibration = CALIBRATION,
+    calibration: Calibration | None = None,
     top_layers: int = 10,
+    autograd: bool | None = False,
 ) -> Prediction:
     """Both challenge figures: peak memory at the preset's largest image (after its warm-up
-    images) and runtime at its typical image, on the preset's GPU (or ``gpu``)."""
+    images) and runtime at its typical image, on the preset's GPU (or ``gpu``).
+
+    ``preset``: a :class:`Preset` or a challenge name ("ntire2022" ... "ntire2026": its GPU and
+    shapes from that year's rules, with the runtime ratio to the year's baseline and the
+    predicted score). ``autograd`` as for :func:`predict` (the challenges' scripts set
+    ``requires_grad = False`` or ``no_grad``: False)."""
+    preset = preset_for(preset)
     spec = gpu_spec(gpu if gpu is not None else preset.gpu)
     mem_shape, spec = _check(model, preset.memory_shape, spec)
     run_shape = check_shape(preset.runtime_shape)
+    cal = calibration or calibration_for_gpu(spec)
+    grad = _autograd(model, autograd)
     started = time.perf_counter()
-    types = _module_types(model)
-    run_trace = _run_trace(model, run_shape, types, backend, dtype, cost=True)
-    traces = {run_shape: run_trace.observers[0].result}
-    for shape in {check_shape(s) for s in preset.warmup_shapes} | {mem_shape}:
-        if shape not in traces:
-            t = _run_trace(model, shape, types, backend, dtype, cost=False)
-            traces[shape] = t.observers[0].result
-    used_dtype = dtype or device_dtype(model)[1]
-    warmup = tuple(traces[check_shape(s)] for s in preset.warmup_shapes)
-    memory = _memory(model, mem_shape, traces[mem_shape], warmup, used_dtype, dtype,
-                     tuple(check_shape(s) for s in preset.warmup_shapes))
-    runtime = _runtime(run_shape, run_trace.observers[1].rows, spec, calibration, types,
-                       top_layers)
-    return Prediction(memory, runtime, spec, dtype_label(used_dtype), calibration,
-                      run_trace.backend, run_trace.fallback_reason, preset.name,
-                      time.perf_counter() - started)
+    with torch_globals():
+        run_trace, sdpa = _run_trace(model, run_shape, backend, dtype, cost=True, grad=grad,
+                                     gpu=spec)
+        traces = {run_shape: run_trace.observers[0].result}
+        for shape in {check_shape(s) for s in preset.warmup_shapes} | {mem_shape}:
+            if shape not in traces:
+                t, _ = _run_trace(model, shape, backend, dtype, cost=False, grad=grad, gpu=spec)
+                traces[shape] = t.observers[0].result
+        used_dtype = dtype or device_dtype(model)[1]
+        warmup = tuple(traces[check_shape(s)] for s in preset.warmup_shapes)
+        memory = _memory(model, mem_shape, traces[mem_shape], warmup, used_dtype, dtype,
+                         tuple(check_shape(s) for s in preset.warmup_shapes))
+    runtime = _runtime(run_shape, run_trace.observers[1].rows, spec, cal,
+                       run_trace.module_types, top_layers)
+    prediction = Prediction(memory, runtime, spec, dtype_label(used_dtype), cal,
+                            run_trace.backend, run_trace.fallback_reason, preset.name,
+                            time.perf_counter() - started, autograd=grad, attention=sdpa)
+    return with_score(model, prediction, preset, dtype=dtype, backend=backend)
 
 
 # ------------------------------------------------------------------------------- internals
@@ -143,19 +163,49 @@ def _check(model: Any, input_shape: Sequence[int], gpu: str | GpuSpec
     return check_shape(input_shape), gpu_spec(gpu)
 
 
-def _module_types(model: nn.Module) -> dict[str, str]:
-    return {path: type(m).__name__ for path, m in model.named_modules()}
+def _autograd(model: nn.Module, autograd: bool | None) -> bool:
+    if autograd is None:
+        return torch.is_grad_enabled() and any(p.requires_grad for p in model.parameters())
+    return bool(autograd)
 
 
-def _run_trace(model: nn.Module, shape: tuple[int, ...], types: Mapping[str, str],
-               backend: str, dtype: torch.dtype | None, *, cost: bool) -> Trace:
+def calibration_for_gpu(spec: GpuSpec) -> Calibration:
+    """The constants a GPU is predicted with: its own (measured), else its generation's."""
+    return spec.calibration if spec.calibration is not None else calibration_for(spec.generation)
+
+
+@contextmanager
+def torch_globals() -> Iterator[None]:
+    """Default dtype, intra-op threads, CPU RNG and grad mode as they were, whatever a
+    forward (or a model's constructor-like forward code) changed."""
+    dtype, threads, grad = torch.get_default_dtype(), torch.get_num_threads(), \
+        torch.is_grad_enabled()
+    rng = torch.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.set_rng_state(rng)
+        torch.set_grad_enabled(grad)
+
+
+def _run_trace(model: nn.Module, shape: tuple[int, ...], backend: str,
+               dtype: torch.dtype | None, *, cost: bool, grad: bool = False,
+               gpu: GpuSpec | None = None) -> tuple[Trace, tuple[str, ...]]:
+    """One traced forward with the liveness (and cost) observers, SDPA routed to the kernels
+    ``gpu`` would run; and the SDPA backend of each attention call."""
     def observers() -> list[Any]:
-        obs: list[Any] = [LivenessObserver(types)]
+        obs: list[Any] = [LivenessObserver()]
         if cost:
-            obs.append(CostObserver(types))
+            obs.append(CostObserver())
         return obs
 
-    return trace(model, shape, observers, backend=backend, dtype=dtype)
+    fused = FusedAttention(gpu.generation if gpu is not None else "")
+    with fused:
+        t = trace(model, shape, observers, backend=backend, dtype=dtype, grad=grad)
+    return t, tuple(dict.fromkeys(c[0] for c in fused.choices))
 
 
 def _memory(model: nn.Module, shape: tuple[int, ...], liveness: Liveness,
@@ -184,6 +234,7 @@ def _memory(model: nn.Module, shape: tuple[int, ...], liveness: Liveness,
 
 def _runtime(shape: tuple[int, ...], rows: Sequence[OpRow], spec: GpuSpec,
              cal: Calibration, types: Mapping[str, str], top: int) -> RuntimePrediction:
+    """The rows costed on ``spec`` (its floor wins over the calibration's when it has one)."""
     floor_us = spec.floor_us if spec.floor_us is not None else cal.kernel_floor_us
     times = op_times(rows, peak_flops=spec.peak_flops, bandwidth=spec.bandwidth,
                      compute_efficiency=cal.compute_efficiency,

@@ -1,21 +1,27 @@
-"""The runtime model's three constants, and how they were fitted.
+"""The runtime model's constants, one set per GPU generation, and what each one means.
 
-One calibration for every model and GPU: a compute efficiency (share of the datasheet's peak
-FLOP/s a kernel reaches), a bandwidth efficiency (share of the datasheet's memory bandwidth)
-and a floor per kernel (launch and host-side dispatch). They were fitted once, by least squares
-on log(predicted / published), to the published Titan Xp runtimes of the nine reference models
-of ``reference_models/`` at the challenge's typical image (1×3×339×510, fp32): see
-:func:`esrprof.prediction.fit.fit_calibration`, ``benchmarks/bench_predict.py --fit`` and
-docs/prediction.md.
-No model has a constant of its own.
+The runtime of one kernel is ``max(flops / (peak × compute_efficiency), bytes / (bandwidth ×
+bandwidth_efficiency)) + kernel_floor``, summed over the forward's kernels (runtime.py). Three
+constants, each with a physical meaning:
 
-What the fit says: the compute efficiency reaches its bound of 1 (cuDNN's Winograd 3×3
-kernels do fewer multiplications than the direct count, so the dense convolutions of these
-networks are never what limits them), the bandwidth efficiency is low (these layers have
-few channels; a convolution reads its input through tiles and writes a fresh output, and the
-cuDNN heuristics of 2022 rarely reached the bus's rate) and each kernel costs about 35 µs
-beyond its roofline time (PyTorch 1.11 eager dispatch plus cuDNN's per-call algorithm
-heuristic with ``cudnn.benchmark = False``).
+- ``compute_efficiency``: the share of the datasheet's peak FLOP/s (TF32 for fp32 convolutions
+  on Ampere and later, tensor cores for fp16/bf16) that a convolution or matmul kernel reaches.
+  At 1 the arithmetic of these small networks is never what limits them: cuDNN's Winograd 3×3
+  kernels do fewer multiplications than the direct count, which offsets the rest.
+- ``bandwidth_efficiency``: the share of the datasheet's DRAM bandwidth that a bandwidth-limited
+  kernel reaches, averaged over the kernels of a small-SR forward (few channels, tiles read with
+  halos, fresh outputs written). A copy kernel reaches 0.8–0.9; these reach much less.
+- ``kernel_floor_us``: the time every kernel costs beyond its roofline time: the launch and the
+  host-side dispatch (Python, the dispatcher, cuDNN's per-call heuristic with
+  ``cudnn.benchmark = False``). It depends on the software of the era (PyTorch 1.11 in 2022,
+  1.13 in 2024–2026) as much as on the chip.
+
+Each generation's constants are fitted once, by :mod:`esrprof.prediction.fit`, to every
+published runtime of a model esrprof can trace (``published.py``: the NTIRE 2022 Table 1
+reference models on a Titan Xp; the NTIRE 2024/2025/2026 baselines on an RTX 3090 and an RTX
+A6000). ``python benchmarks/fit_prediction.py`` refits them and prints the leave-one-out error
+that docs/prediction.md quotes. Generations with no published figure borrow a fitted one's
+constants, stated in ``assumption``. No model has a constant of its own.
 """
 
 from __future__ import annotations
@@ -24,18 +30,23 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+GENERATIONS = ("pascal", "turing", "ampere", "ada", "hopper")
+
 
 @dataclass(frozen=True)
 class Calibration:
-    """The three constants and where they come from."""
+    """The three constants of one GPU generation and where they come from."""
 
     compute_efficiency: float
     bandwidth_efficiency: float
     kernel_floor_us: float
-    gpu: str = "titan-xp"
+    gpu: str = "titan-xp"  # the GPU the fit's figures were measured on (the first, if several)
     input_shape: tuple[int, ...] = (1, 3, 339, 510)
-    fitted_on: tuple[str, ...] = ()
-    rms_log_error: float | None = None  # of the fit, over fitted_on
+    fitted_on: tuple[str, ...] = ()  # "model@gpu" of every figure the fit used
+    rms_log_error: float | None = None  # in-sample, over fitted_on
+    generation: str = "pascal"
+    loo_rms_log_error: float | None = None  # leave-one-out, over fitted_on
+    assumption: str = ""  # how a generation without published figures got its constants
 
     @property
     def constants(self) -> tuple[float, float, float]:
@@ -49,6 +60,10 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        def opt(key: str) -> float | None:
+            v = data.get(key)
+            return None if v is None else float(v)
+
         return cls(
             compute_efficiency=float(data["compute_efficiency"]),
             bandwidth_efficiency=float(data["bandwidth_efficiency"]),
@@ -56,7 +71,10 @@ class Calibration:
             gpu=str(data.get("gpu", "titan-xp")),
             input_shape=tuple(int(d) for d in data.get("input_shape", (1, 3, 339, 510))),
             fitted_on=tuple(data.get("fitted_on", ())),
-            rms_log_error=data.get("rms_log_error"),
+            rms_log_error=opt("rms_log_error"),
+            generation=str(data.get("generation", "pascal")),
+            loo_rms_log_error=opt("loo_rms_log_error"),
+            assumption=str(data.get("assumption", "")),
         )
 
 
@@ -64,17 +82,62 @@ REFERENCE_MODELS = (
     "IMDN", "RFDN", "RLFN", "FMEN", "EFDN", "BSRN", "IMDN+", "EFDN-plain", "MobileSR",
 )
 
-# The documented calibration: the output of fit_calibration() on the nine reference models,
-# rounded. tests/test_predict_runtime.py refits and checks these figures.
-CALIBRATION = Calibration(
+# The documented constants: the output of benchmarks/fit_prediction.py, rounded.
+# tests/test_predict_fit.py refits both and checks these figures.
+PASCAL = Calibration(
     compute_efficiency=1.0,
     bandwidth_efficiency=0.283,
     kernel_floor_us=34.1,
     gpu="titan-xp",
     input_shape=(1, 3, 339, 510),
-    fitted_on=REFERENCE_MODELS,
+    fitted_on=tuple(f"{m}@titan-xp" for m in REFERENCE_MODELS),
     rms_log_error=0.232,
+    generation="pascal",
+    loo_rms_log_error=0.277,
 )
+AMPERE = Calibration(
+    compute_efficiency=1.0,
+    bandwidth_efficiency=0.283,
+    kernel_floor_us=34.1,
+    gpu="rtx-a6000",
+    input_shape=(1, 3, 339, 510),
+    fitted_on=(),
+    rms_log_error=None,
+    generation="ampere",
+    loo_rms_log_error=None,
+)
+_BORROWED = ("no published runtime of a model esrprof can trace was measured on a {gen} GPU: "
+             "the {src} constants are used (same software era of the challenges that "
+             "published figures; the datasheet's peaks and bandwidth carry the difference)")
+CALIBRATIONS: dict[str, Calibration] = {
+    "pascal": PASCAL,
+    "turing": Calibration(*AMPERE.constants, gpu=AMPERE.gpu, input_shape=AMPERE.input_shape,
+                          fitted_on=AMPERE.fitted_on, generation="turing",
+                          assumption=_BORROWED.format(gen="Turing", src="Ampere")),
+    "ampere": AMPERE,
+    "ada": Calibration(*AMPERE.constants, gpu=AMPERE.gpu, input_shape=AMPERE.input_shape,
+                       fitted_on=AMPERE.fitted_on, generation="ada",
+                       assumption=_BORROWED.format(gen="Ada", src="Ampere")),
+    "hopper": Calibration(*AMPERE.constants, gpu=AMPERE.gpu, input_shape=AMPERE.input_shape,
+                          fitted_on=AMPERE.fitted_on, generation="hopper",
+                          assumption=_BORROWED.format(gen="Hopper", src="Ampere")),
+}
+# The NTIRE 2022 (Titan Xp) constants, the default before generations existed.
+CALIBRATION = PASCAL
 
 
-__all__ = ["CALIBRATION", "REFERENCE_MODELS", "Calibration"]
+def calibration_for(generation: str) -> Calibration:
+    """The constants of a generation ("" or unknown: Ampere's, the most recent fitted)."""
+    return CALIBRATIONS.get(generation, AMPERE)
+
+
+__all__ = [
+    "AMPERE",
+    "CALIBRATION",
+    "CALIBRATIONS",
+    "GENERATIONS",
+    "PASCAL",
+    "REFERENCE_MODELS",
+    "Calibration",
+    "calibration_for",
+]

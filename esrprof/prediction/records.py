@@ -14,7 +14,7 @@ from esrprof.errors import ResultFileError
 from esrprof.prediction.calibration import Calibration
 from esrprof.prediction.gpus import GpuSpec
 
-SCHEMA = 1
+SCHEMA = 2  # 2: autograd, attention, relative (the ratio to the year's baseline and the score)
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,47 @@ class RuntimePrediction:
 
 
 @dataclass(frozen=True)
+class Relative:
+    """The predicted runtime against the year's baseline predicted the same way on the same
+    GPU (most of the predictor's bias cancels in the ratio), and the score that implies.
+
+    ``score``: the year's formula with the model's exact FLOPs and params (the year's
+    convention, at the counting shape) and the predicted runtime ratio; lower is better, the
+    baseline scores sum(weights) × e² (7.389 when the weights add to 1)."""
+
+    challenge: str
+    baseline: str  # registry name of the year's baseline model
+    baseline_predicted_ms: float
+    baseline_published_ms: float | None  # the year's published baseline runtime
+    runtime_ratio: float  # predicted / baseline predicted
+    flops_g: float | None  # the year's FLOPs figure of the model (G = 1e9 MACs)
+    params_m: float
+    baseline_flops_g: float | None
+    baseline_params_m: float | None
+    score: float | None
+    weights: tuple[float, float, float] = (0.0, 0.0, 0.0)  # runtime, FLOPs, params
+
+    @property
+    def runtime_ms_scaled(self) -> float | None:
+        """The ratio times the published baseline runtime: the figure the year would print."""
+        if self.baseline_published_ms is None:
+            return None
+        return self.runtime_ratio * self.baseline_published_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["weights"] = list(self.weights)
+        d["runtime_ms_scaled"] = self.runtime_ms_scaled
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Relative:
+        d = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        d["weights"] = tuple(float(w) for w in d.get("weights", (0.0, 0.0, 0.0)))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
 class Prediction:
     """Peak GPU memory and runtime of a model, predicted for one GPU. Not a measurement."""
 
@@ -121,6 +162,9 @@ class Prediction:
     preset: str | None = None
     seconds: float = 0.0  # cost of the prediction itself
     schema: int = field(default=SCHEMA)
+    autograd: bool = False  # predicted with autograd recording (saved tensors kept alive)
+    attention: tuple[str, ...] = ()  # SDPA kernels predicted ("flash", "efficient", "math")
+    relative: Relative | None = None  # against the challenge's baseline, when a challenge
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +179,9 @@ class Prediction:
             "runtime": self.runtime.to_dict(),
             "calibration": self.calibration.to_dict(),
             "seconds": self.seconds,
+            "autograd": self.autograd,
+            "attention": list(self.attention),
+            "relative": self.relative.to_dict() if self.relative is not None else None,
         }
 
     @classmethod
@@ -156,6 +203,10 @@ class Prediction:
                 preset=data.get("preset"),
                 seconds=float(data.get("seconds", 0.0)),
                 schema=schema,
+                autograd=bool(data.get("autograd", False)),
+                attention=tuple(str(a) for a in data.get("attention", ())),
+                relative=(Relative.from_dict(data["relative"])
+                          if data.get("relative") is not None else None),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultFileError(f"not a prediction record: {exc}") from None

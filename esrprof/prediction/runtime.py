@@ -25,12 +25,10 @@ from typing import Any
 import torch
 
 from esrprof.counting.engine import Observer
-from esrprof.counting.formulas import classify, op_name
-from esrprof.prediction.kinds import DEFAULT_GROUP, GROUP_OF
+from esrprof.counting.formulas import op_name
+from esrprof.kinds import ARITHMETIC_PEAK, group_of
 from esrprof.prediction.memory import tensors_in
 
-_ARITHMETIC = {"conv": "conv", "linear": "matmul", "matmul": "matmul", "attention": "matmul",
-               "custom": "matmul"}
 _ALLOCATION_ONLY = frozenset({"aten.empty", "aten.empty_like", "aten.empty_strided",
                               "aten.new_empty", "aten.new_empty_strided"})
 
@@ -49,7 +47,7 @@ class OpRow:
 
     @property
     def group(self) -> str:
-        return GROUP_OF.get(self.kind, DEFAULT_GROUP)
+        return group_of(self.kind)
 
     @property
     def bytes_moved(self) -> int:
@@ -59,8 +57,7 @@ class OpRow:
 class CostObserver(Observer):
     """An engine observer that turns every kernel-launching op into an :class:`OpRow`."""
 
-    def __init__(self, module_types: Mapping[str, str] | None = None) -> None:
-        self._module_types = dict(module_types or {})
+    def __init__(self) -> None:
         self.rows: list[OpRow] = []
 
     def on_input(self, x: torch.Tensor) -> None:
@@ -70,8 +67,8 @@ class CostObserver(Observer):
         pass
 
     def on_op(self, func: Any, args: tuple, kwargs: dict, out: Any, module: str) -> None:
-        op_class = classify(func)
-        if op_class.kind == "view":
+        kind, op_class = self.op_kind(func, module)
+        if kind == "view":
             return
         name = op_name(func)
         if name in _ALLOCATION_ONLY:
@@ -83,9 +80,7 @@ class CostObserver(Observer):
             read_from = {_sid(t) for t in ins}
             if all(_sid(t) in read_from for t in outs):  # aliases an input: no kernel
                 return
-        kind, macs = op_class.kind, op_class.macs(args, kwargs, out)
-        if kind == "matmul" and self._module_types.get(module) == "Linear":
-            kind = "linear"
+        macs = op_class.macs(args, kwargs, out)
         written = {_sid(t) for t in outs}
         # an in-place op's ``self`` is both read and written; count its write once, below
         read = sum(_distinct_bytes(t) for t in ins if not (mutates and _sid(t) in written))
@@ -93,7 +88,7 @@ class CostObserver(Observer):
             read += sum(_distinct_bytes(t) for t in outs)
         dtype = next((t.dtype for t in (*outs, *ins) if t.is_floating_point()), torch.float32)
         self.rows.append(OpRow(
-            module, name, kind, 2 * macs if kind in _ARITHMETIC else 0,
+            module, name, kind, 2 * macs if kind in ARITHMETIC_PEAK else 0,
             read, sum(_distinct_bytes(t) for t in outs), dtype,
         ))
 

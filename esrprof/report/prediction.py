@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from esrprof.kinds import TIME_LABELS
 from esrprof.prediction.kinds import KINDS
 from esrprof.report.charts import RC, Chart, _figure, _literal, _save
 from esrprof.report.inputs import PREDICTED_COLUMNS, add_prediction_columns, prediction_columns
@@ -23,14 +24,7 @@ from esrprof.report.summary import Correlation, correlate, positive_pairs
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.prediction.api import Prediction
 
-KIND_LABELS = {
-    "convolution": "convolution",
-    "matmul": "attention / matmul",
-    "elementwise": "element-wise",
-    "data_movement": "data movement (cat, copies, pixel-shuffle)",
-    "normalization": "normalization",
-    "kernel_floor": "kernel floor",
-}
+KIND_LABELS = TIME_LABELS
 # The order the report's table shows the kinds in.
 TABLE_KINDS = ("convolution", "elementwise", "data_movement", "matmul", "normalization",
                "kernel_floor")
