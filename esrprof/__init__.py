@@ -26,6 +26,7 @@ from esrprof.results import Counts, Result, load_result
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.api import count, profile
+    from esrprof.challenges import challenge
     from esrprof.loading import load_model
     from esrprof.monitor import Monitor
     from esrprof.prediction.api import Prediction, predict, predict_challenge
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # name -> module; resolved on first use so `import esrprof` stays light.
 _LAZY = {
+    "challenge": "esrprof.challenges",
     "count": "esrprof.api",
     "profile": "esrprof.api",
     "load_model": "esrprof.loading",
@@ -59,6 +61,7 @@ __all__ = [
     "SpecError",
     "UsageError",
     "__version__",
+    "challenge",
     "count",
     "load_model",
     "load_result",
