@@ -11,7 +11,8 @@
 
     python benchmarks/bench_predict.py                  # both parts
     python benchmarks/bench_predict.py --skip-cost      # the accuracy table only
-    python benchmarks/bench_predict.py --fit            # refit the calibration and print it
+
+The constants are fitted (and judged leave-one-out) by ``benchmarks/fit_prediction.py``.
 """
 
 from __future__ import annotations
@@ -130,38 +131,16 @@ def bench_accuracy() -> None:
         print(f"  {label:<20}{spearmanr(published, values).statistic:>7.3f}")
 
 
-def refit() -> None:
-    from esrprof.prediction.api import _module_types, _run_trace
-    from esrprof.prediction.calibration import CALIBRATION
-    from esrprof.prediction.fit import fit_calibration
-    from esrprof.zoo.registry import REGISTRY
-
-    rows, runtimes = {}, {}
-    for name in CALIBRATION.fitted_on:
-        model = REGISTRY[name].build()
-        trace = _run_trace(model, CALIBRATION.input_shape, _module_types(model), "auto", None,
-                           cost=True)
-        rows[name] = trace.observers[1].rows
-        runtimes[name] = REGISTRY[name].published.runtime_ms
-    fit = fit_calibration(rows, runtimes, CALIBRATION.gpu, CALIBRATION.input_shape)
-    print(json.dumps(fit.to_dict(), indent=2))
-    print("documented:", json.dumps(CALIBRATION.to_dict()))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
-    parser.add_argument("--fit", action="store_true", help="refit the calibration and print it")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child)
-        return
-    if args.fit:
-        refit()
         return
     if not args.skip_cost:
         bench_cost(args.sizes, args.repeats)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from esrprof import files, jsonio
 from esrprof._version import __version__
-from esrprof.counting.formulas import MAC_KINDS
 from esrprof.errors import ResultFileError
 from esrprof.jsonio import array, mapping, number, text
+from esrprof.kinds import MAC_KINDS
 from esrprof.prediction.records import Prediction
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from esrprof.challenges import Preset, challenge
 from esrprof.counting.engine import Trace, trace
-from esrprof.errors import UsageError
-from esrprof.prediction.calibration import CALIBRATION, Calibration
+from esrprof.errors import EsrprofError, UsageError
+from esrprof.prediction.attention import FusedAttention
+from esrprof.prediction.calibration import Calibration, calibration_for
 from esrprof.prediction.gpus import GpuSpec, gpu_spec
 from esrprof.prediction.kinds import FLOOR, KINDS
 from esrprof.prediction.memory import Liveness, LivenessObserver, replay, weight_sizes
@@ -22,6 +25,7 @@ from esrprof.prediction.records import (
     LayerTime,
     MemoryPrediction,
     Prediction,
+    Relative,
     RuntimePrediction,
 )
 from esrprof.prediction.runtime import CostObserver, OpRow, op_times
@@ -30,41 +34,19 @@ from esrprof.probe import check_shape, device_dtype, dtype_label
 MIB = 1024**2
 
 
-@dataclass(frozen=True)
-class Preset:
-    """Input shapes, GPU and allocator history of one challenge's measurement."""
-
-    name: str
-    memory_shape: tuple[int, ...]  # the image that sets the peak (the largest)
-    runtime_shape: tuple[int, ...]  # a typical image (the runtime is a mean over images)
-    gpu: str
-    warmup_shapes: tuple[tuple[int, ...], ...] = ()  # forwards before the largest image
-    description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "memory_shape": list(self.memory_shape),
-            "runtime_shape": list(self.runtime_shape),
-            "gpu": self.gpu,
-            "warmup_shapes": [list(s) for s in self.warmup_shapes],
-            "description": self.description,
-        }
+# The preset of each challenge lives with its rules (esrprof/challenges); this is 2022's.
+CHALLENGE_2022: Preset = challenge("ntire2022").preset
 
 
-CHALLENGE_2022 = Preset(
-    name="ntire2022",
-    memory_shape=(1, 3, 510, 510),
-    runtime_shape=(1, 3, 339, 510),
-    gpu="titan-xp",
-    warmup_shapes=((1, 3, 339, 510),),
-    description=(
-        "NTIRE 2022 ESR: max_memory_allocated over the DIV2K validation set (never reset), so "
-        "its largest LR image, 510x510, sets the peak, after typical 339x510 images have "
-        "filled the allocator's cache; runtime is the mean over images, most of them 339x510 "
-        "LR. fp32 on a Titan Xp."
-    ),
-)
+def preset_for(preset: Preset | str) -> Preset:
+    """A challenge's preset by name ("ntire2026", "2026") or a :class:`Preset` as is; a preset
+    whose year names no GPU takes the latest year's that does."""
+    if isinstance(preset, Preset):
+        return preset
+    rules = challenge(preset)
+    if rules.preset.gpu is None:
+        return replace(rules.preset, gpu=challenge(None).preset.gpu)
+    return rules.preset
 
 
 # ------------------------------------------------------------------------------ entry points
@@ -298,3 +280,75 @@ __all__ = [
     "predict",
     "predict_challenge",
 ]
+
+
+# ------------------------------------------------------------------ against the year's baseline
+
+
+def with_score(model: nn.Module, p: Prediction, preset: Preset, *,
+               dtype: torch.dtype | None = None, backend: str = "auto") -> Prediction:
+    """``p`` with its :class:`Relative` block when ``preset`` is a challenge's with a baseline
+    in the zoo: the baseline predicted by the same predictor on the same GPU, the runtime
+    ratio, and the year's score from the model's exact FLOPs and params."""
+    from esrprof.challenges import CHALLENGES
+
+    rules = CHALLENGES.get(preset.name)
+    if rules is None:
+        return p
+    base = _baseline_runtime(rules.baseline.model, preset, p, dtype, backend)
+    if base is None:
+        return p
+    base_ms, base_model = base
+    flops_g, params_m = _year_counts(model, rules)
+    pub = rules.baseline.published
+    b_flops, b_params = (pub.flops_g, pub.params_m) if pub is not None else \
+        _year_counts(base_model, rules)
+    ratio = p.runtime.ms / base_ms
+    score = None
+    weights = (0.0, 0.0, 0.0)
+    if rules.score is not None and flops_g is not None and b_flops:
+        weights = tuple(rules.score.weights)  # type: ignore[assignment]
+        # the runtime term from the predicted ratio: runtime / runtime_B = ratio
+        score = rules.score.final(ratio, flops_g, params_m, 1.0, b_flops, b_params)
+    return replace(p, relative=Relative(
+        challenge=rules.name, baseline=rules.baseline.model, baseline_predicted_ms=base_ms,
+        baseline_published_ms=pub.runtime_ms if pub is not None else None,
+        runtime_ratio=ratio, flops_g=flops_g, params_m=params_m, baseline_flops_g=b_flops,
+        baseline_params_m=b_params, score=score, weights=weights))
+
+
+_BASELINE_MS: dict[tuple[Any, ...], float] = {}
+
+
+def _baseline_runtime(name: str, preset: Preset, p: Prediction, dtype: torch.dtype | None,
+                      backend: str) -> tuple[float, nn.Module] | None:
+    from esrprof.zoo.registry import REGISTRY
+
+    entry = REGISTRY.get(name)
+    if entry is None:
+        return None
+    model = entry.build()
+    key = (name, tuple(p.runtime.input_shape), p.gpu, p.calibration, dtype)
+    if key not in _BASELINE_MS:
+        with torch_globals():
+            t, _ = _run_trace(model, tuple(p.runtime.input_shape), backend, dtype, cost=True,
+                              gpu=p.gpu)
+        rt = _runtime(tuple(p.runtime.input_shape), t.observers[1].rows, p.gpu, p.calibration,
+                      t.module_types, 0)
+        _BASELINE_MS[key] = rt.ms
+    return _BASELINE_MS[key], model
+
+
+def _year_counts(model: nn.Module, rules: Any) -> tuple[float | None, float]:
+    """FLOPs [G] as the year counts them (None where that count fails) and params [M]."""
+    from esrprof.counting.engine import count
+
+    params_m = sum(p.numel() for p in model.parameters()) / 1e6
+    try:
+        counts = count(model, rules.counting.input_shape)
+    except EsrprofError:  # the score is a bonus: no FLOPs, no score
+        return None, params_m
+    year = getattr(counts, rules.counting.convention, None)  # counts.ntire2022, .ntire2024
+    # a convention this build cannot count: the complete count (fvcore's closest) stands in
+    macs = year.macs if year is not None else counts.complete.macs
+    return macs / 1e9, params_m

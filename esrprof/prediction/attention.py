@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 # Compute capability of each generation (the lowest part of it: A100 is 8.0, GA102 8.6).

@@ -82,29 +82,34 @@ REFERENCE_MODELS = (
     "IMDN", "RFDN", "RLFN", "FMEN", "EFDN", "BSRN", "IMDN+", "EFDN-plain", "MobileSR",
 )
 
-# The documented constants: the output of benchmarks/fit_prediction.py, rounded.
-# tests/test_predict_fit.py refits both and checks these figures.
+# The documented constants: the output of ``python benchmarks/fit_prediction.py`` (one joint
+# fit over every published figure: the bandwidth efficiency per generation, the floor and the
+# compute efficiency shared), rounded. tests/test_predict_fit.py refits them and checks these.
+_FLOOR_US = 62.7
 PASCAL = Calibration(
     compute_efficiency=1.0,
-    bandwidth_efficiency=0.283,
-    kernel_floor_us=34.1,
+    bandwidth_efficiency=0.312,
+    kernel_floor_us=_FLOOR_US,
     gpu="titan-xp",
     input_shape=(1, 3, 339, 510),
     fitted_on=tuple(f"{m}@titan-xp" for m in REFERENCE_MODELS),
-    rms_log_error=0.232,
+    rms_log_error=0.235,
     generation="pascal",
-    loo_rms_log_error=0.277,
+    loo_rms_log_error=0.276,
 )
 AMPERE = Calibration(
     compute_efficiency=1.0,
-    bandwidth_efficiency=0.283,
-    kernel_floor_us=34.1,
+    bandwidth_efficiency=0.733,
+    kernel_floor_us=_FLOOR_US,
     gpu="rtx-a6000",
     input_shape=(1, 3, 339, 510),
-    fitted_on=(),
-    rms_log_error=None,
+    fitted_on=("RLFN@rtx-3090", "EFDN@rtx-a6000"),
+    rms_log_error=0.112,
     generation="ampere",
-    loo_rms_log_error=None,
+    loo_rms_log_error=0.328,
+    assumption="two figures (one baseline per year on an Ampere GPU): the bandwidth "
+    "efficiency is fitted on them, the floor and compute efficiency are shared with Pascal's "
+    "nine figures",
 )
 _BORROWED = ("no published runtime of a model esrprof can trace was measured on a {gen} GPU: "
              "the {src} constants are used (same software era of the challenges that "

@@ -99,6 +99,61 @@ def rms_log(held: Sequence[Held]) -> float:
     return math.sqrt(sum(math.log(h.ratio) ** 2 for h in held) / len(held)) if held else 0.0
 
 
+def fit_joint(groups: Mapping[str, Sequence[Point]],
+              per_generation: Sequence[str] = ("bandwidth_efficiency",),
+              held: Mapping[str, float] | None = None,
+              ) -> tuple[dict[str, tuple[float, ...]], float]:
+    """One fit over every generation's figures: the constants in ``per_generation`` get one
+    value per generation, the others not ``held`` are shared by all (e.g. the per-kernel
+    floor, host-side work of the same software era). Returns each generation's constants and
+    the in-sample RMS log error over all figures."""
+    from scipy.optimize import least_squares
+
+    held = dict(held or {})
+    gens = [g for g in groups if groups[g]]
+    shared = [n for n in NAMES if n not in per_generation and n not in held]
+    layout: list[tuple[str, str | None]] = [(n, None) for n in shared]
+    layout += [(n, g) for g in gens for n in per_generation if n not in held]
+
+    def constants(p: Sequence[float]) -> dict[str, tuple[float, ...]]:
+        out = {}
+        for g in gens:
+            c = [held.get(n, START[i]) for i, n in enumerate(NAMES)]
+            for (n, owner), v in zip(layout, p):
+                if owner is None or owner == g:
+                    c[NAMES.index(n)] = float(v)
+            out[g] = tuple(c)
+        return out
+
+    def residuals(p: Sequence[float]) -> list[float]:
+        cs = constants(p)
+        return [math.log(pt.predicted_ms(cs[g]) / pt.runtime_ms)
+                for g in gens for pt in groups[g]]
+
+    idx = [NAMES.index(n) for n, _ in layout]
+    if sum(len(groups[g]) for g in gens) < len(layout):
+        raise ValueError("fewer figures than constants to fit")
+    sol = least_squares(residuals, [START[i] for i in idx],
+                        bounds=([BOUNDS[i][0] for i in idx], [BOUNDS[i][1] for i in idx]),
+                        x_scale=[SCALE[i] for i in idx])
+    res = residuals(sol.x)
+    return constants(sol.x), math.sqrt(sum(r * r for r in res) / len(res))
+
+
+def leave_one_out_joint(groups: Mapping[str, Sequence[Point]],
+                        per_generation: Sequence[str] = ("bandwidth_efficiency",),
+                        held: Mapping[str, float] | None = None) -> dict[str, list[Held]]:
+    """Each figure predicted by the joint fit on all the other figures."""
+    out: dict[str, list[Held]] = {g: [] for g in groups}
+    for g, points in groups.items():
+        for i, pt in enumerate(points):
+            rest = {h: [p for j, p in enumerate(ps) if not (h == g and j == i)]
+                    for h, ps in groups.items()}
+            cs, _ = fit_joint(rest, per_generation, held)
+            out[g].append(Held(pt.key, pt.runtime_ms, pt.predicted_ms(cs[g])))
+    return out
+
+
 def fit_calibration(
     rows: Mapping[str, Sequence[OpRow]],
     runtimes_ms: Mapping[str, float],
@@ -130,4 +185,4 @@ def fit_calibration(
 
 
 __all__ = ["BOUNDS", "NAMES", "START", "Held", "Point", "fit_calibration", "fit_constants",
-           "leave_one_out", "rms_log"]
+           "fit_joint", "leave_one_out", "leave_one_out_joint", "rms_log"]

@@ -12,8 +12,8 @@ for fp32 convolutions, while fp32 matmuls stay on the fp32 rate
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -158,7 +158,8 @@ GPUS: dict[str, GpuSpec] = {
     )
 }
 
-_ALIASES = {"titanxp": "titan-xp", "2080ti": "rtx-2080-ti", "3090": "rtx-3090", "a6000": "rtx-a6000", "4090": "rtx-4090"}
+_ALIASES = {"titanxp": "titan-xp", "2080ti": "rtx-2080-ti", "3090": "rtx-3090",
+            "a6000": "rtx-a6000", "4090": "rtx-4090"}
 
 _CUSTOM_KEYS = {
     "fp32_tflops": "fp32_tflops",
@@ -169,7 +170,8 @@ _CUSTOM_KEYS = {
     "floor_us": "floor_us",
 }
 _REQUIRED = ("fp32_tflops", "bandwidth_gbs")
-CUSTOM_FORMAT = "custom:fp32_tflops=F,bandwidth_gbs=F[,fp16_tflops=F,bf16_tflops=F,floor_us=F]"
+CUSTOM_FORMAT = ("custom:fp32_tflops=F,bandwidth_gbs=F[,fp16_tflops=F,bf16_tflops=F,floor_us=F,"
+                 "generation=ampere]")
 
 
 def gpu_spec(gpu: str | GpuSpec) -> GpuSpec:
@@ -200,11 +202,18 @@ def parse_custom(text: str) -> GpuSpec:
     if not body:
         raise UsageError(f"empty custom GPU spec; expected {CUSTOM_FORMAT}")
     values: dict[str, float] = {}
+    generation = ""
     for part in body.split(","):
         if "=" not in part:
             raise UsageError(f"custom GPU spec: {part.strip()!r} is not key=value "
                              f"(expected {CUSTOM_FORMAT})")
         k, v = (s.strip() for s in part.split("=", 1))
+        if k == "generation":
+            if v.lower() not in GENERATIONS:
+                raise UsageError(f"custom GPU spec: generation must be one of "
+                                 f"{', '.join(GENERATIONS)}, got {v!r}")
+            generation = v.lower()
+            continue
         if k not in _CUSTOM_KEYS:
             raise UsageError(f"custom GPU spec: unknown key {k!r}; keys: "
                              f"{', '.join(_CUSTOM_KEYS)}")
@@ -223,7 +232,8 @@ def parse_custom(text: str) -> GpuSpec:
                          f"(expected {CUSTOM_FORMAT})")
     label = ", ".join(f"{k}={values[k]:g}" for k in values)
     return GpuSpec(
-        name="custom", label=f"custom ({label})", source="user-given", **values
+        name="custom", label=f"custom ({label})", source="user-given", generation=generation,
+        **values,
     )
 
 
