@@ -132,7 +132,8 @@ def predict_challenge(
     prediction = Prediction(memory, runtime, spec, dtype_label(used_dtype), cal,
                             run_trace.backend, run_trace.fallback_reason, preset.name,
                             time.perf_counter() - started, autograd=grad, attention=sdpa)
-    return with_score(model, prediction, preset, dtype=dtype, backend=backend)
+    with torch_globals():
+        return with_score(model, prediction, preset, dtype=dtype, backend=backend)
 
 
 # ------------------------------------------------------------------------------- internals
