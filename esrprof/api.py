@@ -17,7 +17,6 @@ from torch import nn
 from esrprof.counting import engine
 from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
-from esrprof.errors import ModelError
 from esrprof.prediction.gpus import GpuSpec
 from esrprof.prediction.records import Prediction
 from esrprof.probe import device_dtype, dtype_label
@@ -64,11 +63,12 @@ def profile(
     trace — ``True`` for its Titan Xp, or a GPU name / ``custom:...`` spec / ``GpuSpec``.
     """
     counts = count(model, input_shape, counters=counters, backend=backend)
-    prediction = None
+    prediction = note = None
     if predict is not False:
-        from esrprof.prediction.api import predict_challenge
+        from esrprof.prediction.api import try_predict_challenge
 
-        prediction = predict_challenge(model, gpu=None if predict is True else predict)
+        # the prediction policy: a model the prediction cannot trace keeps its counts
+        prediction, note = try_predict_challenge(model, gpu=None if predict is True else predict)
     info = info or ModelInfo(name=name or type(model).__name__, class_name=type(model).__name__)
     if name and info.name != name:
         info = dataclasses.replace(info, name=name)
@@ -89,6 +89,7 @@ def profile(
         run=run_result,
         environment=environment,
         prediction=prediction,
+        prediction_note=note,
     )
 
 
@@ -96,12 +97,9 @@ def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None
                 ) -> tuple[Prediction | None, str | None]:
     """The NTIRE 2022 prediction, or why there is none: a model the prediction cannot trace
     (it needs other input sizes, say) keeps its counts, with a note in place of the figures."""
-    from esrprof.prediction.api import predict_challenge
+    from esrprof.prediction.api import try_predict_challenge
 
-    try:
-        return predict_challenge(model, gpu=gpu), None
-    except ModelError as exc:
-        return None, str(exc)
+    return try_predict_challenge(model, gpu=gpu)
 
 
 def with_model_defaults(config: Any, model: nn.Module) -> Any:

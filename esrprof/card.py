@@ -148,8 +148,9 @@ _KIND_WORDS = TIME_WORDS
 def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
     """The block ``esrprof profile`` prints, plainly labelled as a prediction."""
     m, r = p.memory, p.runtime
-    challenge = p.preset == "ntire2022"
-    protocol = "the NTIRE 2022 protocol on " if challenge else ""
+    challenge = p.preset is not None
+    title = (p.preset or "").upper().replace("NTIRE", "NTIRE ")
+    protocol = f"the {title} protocol on " if challenge else ""
     kinds = sorted((k for k in r.by_kind if k.kind in KINDS and k.ms > 0),
                    key=lambda k: -k.ms)[:top_kinds]
     lines = [
@@ -165,6 +166,25 @@ def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
     if kinds:
         lines.append("  time by kind    " + ", ".join(
             f"{_KIND_WORDS.get(k.kind, k.kind)} {100 * k.share:.0f} %" for k in kinds))
+    rel = p.relative
+    if rel is not None:
+        scaled = (f" (x {rel.baseline_published_ms:g} ms published: "
+                  f"{rel.runtime_ms_scaled:.2f} ms)" if rel.runtime_ms_scaled is not None else "")
+        lines.append(f"  vs {rel.baseline:<12} runtime ratio {rel.runtime_ratio:.2f}{scaled}, "
+                     "both predicted on this GPU")
+        if rel.score is not None:
+            lines.append(f"  {'':16}predicted score {rel.score:.3f} (the baseline: "
+                         f"{sum(rel.weights) * 7.3891:.3f}; FLOPs {rel.flops_g:.2f} G, params "
+                         f"{rel.params_m:.3f} M exact, runtime from the ratio)")
+    if p.attention:
+        lines.append("  attention       SDPA runs as " + ", ".join(p.attention)
+                     + (" (no L x L scores stored)" if set(p.attention) != {"math"} else ""))
+    if p.autograd:
+        lines.append("  autograd        ON: parameters require grad and no no_grad is in force, "
+                     "so saved tensors stay alive (the memory above includes them)")
+    cal = p.calibration
+    if cal.assumption and not cal.fitted_on:
+        lines.append(f"  constants       {cal.generation}: {cal.assumption}")
     if p.fallback_reason:
         lines.append(f"  note: traced on {p.backend} tensors ({p.fallback_reason})")
     return "\n".join(lines)

@@ -257,6 +257,8 @@ class Result:
     prediction: Prediction | None = None  # GPU figures predicted from the shape trace
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
+    # why a prediction asked for is not there (the prediction policy: docs/prediction.md)
+    prediction_note: str | None = None
 
     def run_blocks(self) -> dict[str, Any]:
         if self.run is None:
@@ -275,6 +277,8 @@ class Result:
         out.update(self.run_blocks())
         if self.prediction is not None:
             out["prediction"] = self.prediction.to_dict()
+        elif self.prediction_note:
+            out["prediction_note"] = self.prediction_note
         out["environment"] = self.environment
         return out
 
@@ -344,6 +348,8 @@ class Result:
             run=run,
             environment=dict(environment),
             prediction=prediction,
+            prediction_note=(str(data["prediction_note"])
+                             if data.get("prediction_note") is not None else None),
             created=str(data.get("created", "")),
             tool_version=str(mapping(data.get("tool"), "tool", source, optional=True)
                              .get("version", "")),
@@ -352,7 +358,7 @@ class Result:
 
 # Top-level keys of a result that are not the run's blocks.
 _RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
-                "environment", "prediction")
+                "environment", "prediction", "prediction_note")
 
 
 def _model_info(value: Any, source: str) -> ModelInfo:

@@ -11,8 +11,8 @@ from torch import nn
 from esrprof import kinds
 from esrprof.counting import formulas
 from esrprof.counting.engine import count
-from esrprof.prediction import predict, predict_challenge
 from esrprof.prediction import kinds as prediction_kinds
+from esrprof.prediction import predict, predict_challenge
 from esrprof.prediction.attention import sdpa_backend
 
 MIB = 1024**2
@@ -27,7 +27,7 @@ class Sdpa(nn.Module):
         self.mask = mask
 
     def forward(self, x):
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         t = self.qkv(x).flatten(2).transpose(1, 2).reshape(b, h * w, 3, 2, 16)
         q, k, v = t.permute(2, 0, 3, 1, 4)
         mask = torch.ones(h * w, h * w, dtype=torch.bool, device=x.device) if self.mask else None
@@ -36,7 +36,7 @@ class Sdpa(nn.Module):
 
 class Manual(Sdpa):
     def forward(self, x):
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         t = self.qkv(x).flatten(2).transpose(1, 2).reshape(b, h * w, 3, 2, 16)
         q, k, v = t.permute(2, 0, 3, 1, 4)
         return ((q @ k.transpose(-2, -1)) * 0.25).softmax(-1) @ v

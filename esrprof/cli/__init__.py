@@ -18,7 +18,7 @@ from esrprof.cli._common import expand_optional_values
 from esrprof.errors import EsrprofError, describe
 
 # Imported lazily by name so that `esrprof --help` does not pay for torch, pandas or matplotlib.
-COMMANDS = ("profile", "zoo", "report", "gate", "baseline")
+COMMANDS = ("profile", "zoo", "report", "gate", "baseline", "calibrate", "predict")
 
 
 class _Parser(argparse.ArgumentParser):

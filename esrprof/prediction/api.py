@@ -14,7 +14,7 @@ from torch import nn
 
 from esrprof.challenges import Preset, challenge
 from esrprof.counting.engine import Trace, trace
-from esrprof.errors import EsrprofError, UsageError
+from esrprof.errors import EsrprofError, ModelError, UsageError
 from esrprof.prediction.attention import FusedAttention
 from esrprof.prediction.calibration import Calibration, calibration_for
 from esrprof.prediction.gpus import GpuSpec, gpu_spec
@@ -136,6 +136,24 @@ def predict_challenge(
         return with_score(model, prediction, preset, dtype=dtype, backend=backend)
 
 
+def try_predict_challenge(
+    model: nn.Module,
+    preset: Preset | str = CHALLENGE_2022,
+    gpu: str | GpuSpec | None = None,
+    **options: Any,
+) -> tuple[Prediction | None, str | None]:
+    """The prediction policy of every door that predicts *beside* something else (the card,
+    ``profile(predict=...)``, the zoo, the report): a model that cannot be traced at the
+    preset's shapes (a :class:`~esrprof.errors.ModelError`) keeps what it rides on, and the
+    prediction is ``None`` with the reason; a bad GPU or preset (a
+    :class:`~esrprof.errors.UsageError`) is the caller's mistake and raises. :func:`predict`
+    and :func:`predict_challenge`, called on their own, raise either."""
+    try:
+        return predict_challenge(model, preset, gpu, **options), None
+    except ModelError as exc:
+        return None, str(exc)
+
+
 # ------------------------------------------------------------------------------- internals
 
 
@@ -221,7 +239,8 @@ def _runtime(shape: tuple[int, ...], rows: Sequence[OpRow], spec: GpuSpec,
     floor_us = spec.floor_us if spec.floor_us is not None else cal.kernel_floor_us
     times = op_times(rows, peak_flops=spec.peak_flops, bandwidth=spec.bandwidth,
                      compute_efficiency=cal.compute_efficiency,
-                     bandwidth_efficiency=cal.bandwidth_efficiency, floor_s=floor_us * 1e-6)
+                     bandwidth_efficiency=cal.bandwidth_efficiency, floor_s=floor_us * 1e-6,
+                     class_factors=dict(cal.class_factors))
     total = sum(t.seconds for t in times)
 
     def share(seconds: float) -> float:
@@ -280,6 +299,7 @@ __all__ = [
     "RuntimePrediction",
     "predict",
     "predict_challenge",
+    "try_predict_challenge",
 ]
 
 
@@ -313,7 +333,9 @@ def with_score(model: nn.Module, p: Prediction, preset: Preset, *,
         score = rules.score.final(ratio, flops_g, params_m, 1.0, b_flops, b_params)
     return replace(p, relative=Relative(
         challenge=rules.name, baseline=rules.baseline.model, baseline_predicted_ms=base_ms,
-        baseline_published_ms=pub.runtime_ms if pub is not None else None,
+        # the published figure was measured on the year's GPU: scaling by it holds there only
+        baseline_published_ms=(pub.runtime_ms if pub is not None
+                               and p.gpu.name == rules.hardware.gpu else None),
         runtime_ratio=ratio, flops_g=flops_g, params_m=params_m, baseline_flops_g=b_flops,
         baseline_params_m=b_params, score=score, weights=weights))
 

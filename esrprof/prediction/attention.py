@@ -10,6 +10,8 @@ PyTorch's ``sdp_utils.cpp`` makes it (priority flash, then memory-efficient, the
   fine), q/k/v of the same head size.
 - **memory-efficient** (xFormers' kernel): compute capability 5.0 or newer (Pascal on), fp32,
   fp16, or bf16 on 8.0+, head size a multiple of 4 (fp32) or 8 (fp16/bf16), any mask.
+- **math** otherwise; on a CPU (a ``cpu`` spec from ``esrprof calibrate``) the fused CPU flash
+  kernel, costed as flash.
 - **math** otherwise (and on a GPU of unknown generation with a dtype no fused kernel takes).
 
 While a prediction traces the forward, :class:`FusedAttention` (a ``TorchFunctionMode``) routes
@@ -38,6 +40,8 @@ BACKENDS = ("flash", "efficient", "math")
 def sdpa_backend(generation: str, dtype: torch.dtype, head_dim: int, *, has_mask: bool,
                  head_dim_v: int | None = None) -> str:
     """The SDPA kernel PyTorch picks on a GPU of ``generation`` (see the module docstring)."""
+    if generation == "cpu":  # PyTorch 2.x: the fused flash kernel for CPUs, any mask
+        return "flash" if dtype in (torch.float32, torch.float16, torch.bfloat16) else "math"
     cap = CAPABILITY.get(generation)
     if cap is None:
         return "math"

@@ -47,6 +47,9 @@ class Calibration:
     generation: str = "pascal"
     loo_rms_log_error: float | None = None  # leave-one-out, over fitted_on
     assumption: str = ""  # how a generation without published figures got its constants
+    # measured / predicted roofline time per op cost class (runtime.COST_CLASSES), from the
+    # microbenchmarks of ``esrprof calibrate`` on one device; empty for the published fits
+    class_factors: tuple[tuple[str, float], ...] = ()
 
     @property
     def constants(self) -> tuple[float, float, float]:
@@ -56,6 +59,7 @@ class Calibration:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
         d["fitted_on"] = list(self.fitted_on)
+        d["class_factors"] = dict(self.class_factors)  # {class: factor} in JSON
         return d
 
     @classmethod
@@ -75,6 +79,8 @@ class Calibration:
             generation=str(data.get("generation", "pascal")),
             loo_rms_log_error=opt("loo_rms_log_error"),
             assumption=str(data.get("assumption", "")),
+            class_factors=tuple((str(k), float(v))
+                                for k, v in dict(data.get("class_factors") or {}).items()),
         )
 
 

@@ -187,6 +187,8 @@ def gpu_spec(gpu: str | GpuSpec) -> GpuSpec:
     text = gpu.strip()
     if text.lower().startswith("custom:"):
         return parse_custom(text)
+    if text.lower().startswith("file:"):
+        return read_spec(text[5:])
     key = text.lower().replace("_", "-").replace(" ", "-")
     key = _ALIASES.get(key, key)
     if key in GPUS:
@@ -237,9 +239,26 @@ def parse_custom(text: str) -> GpuSpec:
     )
 
 
+def read_spec(path: str) -> GpuSpec:
+    """A spec written by ``esrprof calibrate -o PATH`` (its measured constants included)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if not isinstance(data, dict) or data.get("kind") != "esrprof-gpu-spec":
+            raise ValueError("not a spec written by esrprof calibrate")
+        return GpuSpec.from_dict(data["gpu"])
+    except OSError as exc:
+        raise UsageError(f"cannot read GPU spec {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"GPU spec {path}: {exc}") from None
+
+
 def with_floor(spec: GpuSpec, floor_us: float) -> GpuSpec:
     """The spec with its per-kernel floor set (used where the spec leaves it to calibration)."""
     return replace(spec, floor_us=floor_us)
 
 
-__all__ = ["CUSTOM_FORMAT", "GPUS", "GpuSpec", "gpu_spec", "parse_custom", "with_floor"]
+__all__ = ["CUSTOM_FORMAT", "GPUS", "GpuSpec", "gpu_spec", "parse_custom", "read_spec",
+           "with_floor"]

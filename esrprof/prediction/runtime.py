@@ -18,7 +18,7 @@ Generic byte rules, none per op:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ class OpRow:
     read_bytes: int
     write_bytes: int
     dtype: torch.dtype
+    cost_class: str = ""  # the microbenchmarked class (COST_CLASSES), "" for none
 
     @property
     def group(self) -> str:
@@ -90,7 +91,45 @@ class CostObserver(Observer):
         self.rows.append(OpRow(
             module, name, kind, 2 * macs if kind in ARITHMETIC_PEAK else 0,
             read, sum(_distinct_bytes(t) for t in outs), dtype,
+            cost_class(name, kind, args, dtype),
         ))
+
+
+# The op cost classes a microbenchmark measures (microbench.py); a calibrated device's
+# ``class_factors`` scale each class's roofline time.
+COST_CLASSES = ("conv_dense", "conv_1x1", "conv_depthwise", "conv_few_channels", "conv_half",
+                "adaptive_pool", "interpolate", "pixel_shuffle", "layer_norm", "gelu", "softmax",
+                "copy", "attention")
+_BY_OP = {
+    "aten._adaptive_avg_pool2d": "adaptive_pool", "aten.adaptive_avg_pool2d": "adaptive_pool",
+    "aten.adaptive_max_pool2d": "adaptive_pool",
+    "aten.upsample_bilinear2d": "interpolate", "aten.upsample_bicubic2d": "interpolate",
+    "aten.upsample_nearest2d": "interpolate",
+    "aten.pixel_shuffle": "pixel_shuffle", "aten.pixel_unshuffle": "pixel_shuffle",
+    "aten.native_layer_norm": "layer_norm", "aten.layer_norm": "layer_norm",
+    "aten.gelu": "gelu", "aten._softmax": "softmax", "aten._safe_softmax": "softmax",
+    "aten.clone": "copy", "aten.copy_": "copy", "aten._to_copy": "copy",
+}
+
+
+def cost_class(name: str, kind: str, args: Sequence[Any], dtype: torch.dtype) -> str:
+    """The cost class of one kernel: convolutions by shape, the rest by op."""
+    if kind == "conv" and len(args) > 1 and isinstance(args[1], torch.Tensor):
+        if dtype in (torch.float16, torch.bfloat16):
+            return "conv_half"
+        weight = args[1]
+        groups = args[-1] if isinstance(args[-1], int) else 1
+        c_in = weight.shape[1] * groups
+        if groups > 1 and groups == c_in:
+            return "conv_depthwise"
+        if tuple(weight.shape[2:]) in ((1, 1), (1,)):
+            return "conv_1x1"
+        if c_in <= 4:
+            return "conv_few_channels"
+        return "conv_dense"
+    if kind == "attention":
+        return "attention"
+    return _BY_OP.get(name, "")
 
 
 def _sid(t: torch.Tensor) -> int:
@@ -138,8 +177,11 @@ def op_times(
     compute_efficiency: float,
     bandwidth_efficiency: float,
     floor_s: float,
+    class_factors: Mapping[str, float] | None = None,
 ) -> list[OpTime]:
-    """Each row's compute, traffic and floor time. ``peak_flops(dtype, kind)`` gives FLOP/s."""
+    """Each row's compute, traffic and floor time. ``peak_flops(dtype, kind)`` gives FLOP/s;
+    ``class_factors`` (a calibrated device's) scale the roofline time of a cost class."""
+    factors = class_factors or {}
     out = []
     for r in rows:
         compute = 0.0
@@ -147,7 +189,8 @@ def op_times(
             kind = "conv" if r.kind == "conv" else "matmul"
             compute = r.flops / (peak_flops(r.dtype, kind) * compute_efficiency)
         traffic = r.bytes_moved / (bandwidth * bandwidth_efficiency)
-        out.append(OpTime(r, compute, traffic, floor_s))
+        f = factors.get(r.cost_class, 1.0)
+        out.append(OpTime(r, compute * f, traffic * f, floor_s))
     return out
 
 
@@ -162,4 +205,5 @@ def total_seconds(
     ))
 
 
-__all__ = ["CostObserver", "OpRow", "OpTime", "op_times", "total_seconds"]
+__all__ = ["COST_CLASSES", "CostObserver", "OpRow", "OpTime", "cost_class", "op_times",
+           "total_seconds"]

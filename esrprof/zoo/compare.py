@@ -103,11 +103,12 @@ def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)
             predict: bool = True) -> ZooRow:
     """Build one registry model, count it and predict its challenge figures (shapes only)."""
     from esrprof.api import count
-    from esrprof.prediction.api import predict_challenge
+    from esrprof.prediction.api import try_predict_challenge
 
     model = entry.build()
     counts = count(model, tuple(input_shape))
-    prediction = predict_challenge(model) if predict else None
+    # the prediction policy (docs/prediction.md): a failed prediction is None, the row stands
+    prediction = try_predict_challenge(model)[0] if predict else None
     n = counts.ntire2022
     measured = Figures(counts.params / 1e6, n.macs / 1e9, n.activations / 1e6, n.convs)
     p = entry.published
