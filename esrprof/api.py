@@ -60,7 +60,10 @@ def profile(
     """Counts, and with ``run=RunConfig(...)`` latency, memory and quality, as one Result.
 
     ``predict``: also predict the challenge's GPU figures (NTIRE 2022 protocol) from the shape
-    trace — ``True`` for its Titan Xp, or a GPU name / ``custom:...`` spec / ``GpuSpec``.
+    trace — ``True`` for its Titan Xp, or a GPU name / ``custom:...`` spec / ``GpuSpec``, or a
+    challenge name ("ntire2026": that year's GPU and shapes, the ratio to its baseline and the
+    predicted score). A model the prediction cannot trace keeps its counts:
+    ``prediction`` is None and ``prediction_note`` says why (docs/prediction.md, the policy).
     """
     counts = count(model, input_shape, counters=counters, backend=backend)
     prediction = note = None
@@ -68,7 +71,11 @@ def profile(
         from esrprof.prediction.api import try_predict_challenge
 
         # the prediction policy: a model the prediction cannot trace keeps its counts
-        prediction, note = try_predict_challenge(model, gpu=None if predict is True else predict)
+        target = None if predict is True else predict
+        preset: str = "ntire2022"
+        if isinstance(target, str) and _is_challenge(target):  # predict="ntire2026"
+            preset, target = target, None
+        prediction, note = try_predict_challenge(model, preset, target)
     info = info or ModelInfo(name=name or type(model).__name__, class_name=type(model).__name__)
     if name and info.name != name:
         info = dataclasses.replace(info, name=name)
@@ -91,6 +98,12 @@ def profile(
         prediction=prediction,
         prediction_note=note,
     )
+
+
+def _is_challenge(name: str) -> bool:
+    from esrprof.challenges import CHALLENGES
+
+    return name.strip().lower() in CHALLENGES
 
 
 def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None
