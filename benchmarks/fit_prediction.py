@@ -108,6 +108,40 @@ def main() -> None:
           f"{len(everything)} within +-25 %")
     print("shared by all generations: compute efficiency and per-kernel floor; per generation: "
           + ", ".join(PER_GENERATION))
+    by_kind(groups, constants, loo)
+
+
+def by_kind(groups: dict[str, list], constants: dict, loo: dict) -> None:
+    """Where the error sits: per op kind, its mean share of the predicted time and the
+    correlation of that share with the leave-one-out log ratio (+: the more of that kind, the
+    more the model is over-predicted; -: under-predicted), over all figures."""
+    from esrprof.kinds import FLOOR, TIME_KINDS
+    from esrprof.prediction.check import _pearson
+    from esrprof.prediction.runtime import op_times
+
+    shares: dict[str, list[float]] = {k: [] for k in TIME_KINDS}
+    logs: list[float] = []
+    for gen, points in groups.items():
+        ec, eb, floor = constants[gen]
+        for p, h in zip(points, loo[gen]):
+            times = op_times(p.rows, peak_flops=p.gpu.peak_flops, bandwidth=p.gpu.bandwidth,
+                             compute_efficiency=ec, bandwidth_efficiency=eb,
+                             floor_s=floor * 1e-6)
+            total = sum(t.seconds for t in times)
+            per = dict.fromkeys(TIME_KINDS, 0.0)
+            for t in times:
+                per[t.row.group] += t.roofline_s
+                per[FLOOR] += t.floor_s
+            for k in TIME_KINDS:
+                shares[k].append(per[k] / total)
+            logs.append(math.log(h.ratio))
+    print("\nwhere the error sits (all figures, leave-one-out):")
+    print(f"  {'kind':<16}{'mean share':>11}{'max share':>11}{'corr. with log ratio':>22}")
+    for k in TIME_KINDS:
+        if max(shares[k]) < 1e-6:
+            continue
+        print(f"  {k:<16}{100 * sum(shares[k]) / len(logs):>10.0f}%{100 * max(shares[k]):>10.0f}%"
+              f"{_pearson(shares[k], logs):>+22.2f}")
 
 
 if __name__ == "__main__":
