@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from esrprof.challenges import Challenge
 from esrprof.counting import engine
 from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
@@ -56,15 +57,20 @@ def profile(
     info: ModelInfo | None = None,
     backend: str = "auto",
     predict: bool | str | GpuSpec = False,
+    challenge: str | None = None,
 ) -> Result:
     """Counts, and with ``run=RunConfig(...)`` latency, memory and quality, as one Result.
 
-    ``predict``: also predict the challenge's GPU figures (NTIRE 2022 protocol) from the shape
-    trace — ``True`` for its Titan Xp, or a GPU name / ``custom:...`` spec / ``GpuSpec``, or a
-    challenge name ("ntire2026": that year's GPU and shapes, the ratio to its baseline and the
-    predicted score). A model the prediction cannot trace keeps its counts:
-    ``prediction`` is None and ``prediction_note`` says why (docs/prediction.md, the policy).
+    ``challenge``: the NTIRE year whose rules the figures follow (``"ntire2022"`` ...
+    ``"ntire2026"``; default the latest, :data:`esrprof.challenges.LATEST`); recorded in the
+    result. ``predict``: also predict that year's GPU figures from the shape trace — ``True``
+    for its GPU, or a GPU name / ``custom:...`` spec / ``GpuSpec``, or another challenge name
+    ("ntire2025": that year's GPU and shapes); with a scoring year the prediction carries the
+    runtime ratio to its baseline and the predicted score. A model the prediction cannot trace
+    keeps its counts: ``prediction`` is None and ``prediction_note`` says why
+    (docs/prediction.md, the policy).
     """
+    rules = rules_for(challenge)
     counts = count(model, input_shape, counters=counters, backend=backend)
     prediction = note = None
     if predict is not False:
@@ -72,7 +78,7 @@ def profile(
 
         # the prediction policy: a model the prediction cannot trace keeps its counts
         target = None if predict is True else predict
-        preset: str = "ntire2022"
+        preset: str = rules.name
         if isinstance(target, str) and _is_challenge(target):  # predict="ntire2026"
             preset, target = target, None
         prediction, note = try_predict_challenge(model, preset, target)
@@ -97,6 +103,7 @@ def profile(
         environment=environment,
         prediction=prediction,
         prediction_note=note,
+        challenge=rules.name,
     )
 
 
@@ -106,13 +113,21 @@ def _is_challenge(name: str) -> bool:
     return name.strip().lower() in CHALLENGES
 
 
-def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None
-                ) -> tuple[Prediction | None, str | None]:
-    """The NTIRE 2022 prediction, or why there is none: a model the prediction cannot trace
-    (it needs other input sizes, say) keeps its counts, with a note in place of the figures."""
+def rules_for(challenge: str | None) -> Challenge:
+    """A challenge year's rules by name; None: the latest."""
+    from esrprof.challenges import challenge as lookup
+
+    return lookup(challenge)
+
+
+def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None,
+                challenge: str = "ntire2022") -> tuple[Prediction | None, str | None]:
+    """A challenge year's prediction, or why there is none: a model the prediction cannot
+    trace (it needs other input sizes, say) keeps its counts, with a note in place of the
+    figures (the prediction policy, docs/prediction.md)."""
     from esrprof.prediction.api import try_predict_challenge
 
-    return try_predict_challenge(model, gpu=gpu)
+    return try_predict_challenge(model, challenge, gpu)
 
 
 def with_model_defaults(config: Any, model: nn.Module) -> Any:

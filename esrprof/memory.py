@@ -222,14 +222,16 @@ class NvmlSampler:
 class CudaPeak:
     """Reset the peak on entry, read the peaks on exit (both synchronised)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, reset: bool = True) -> None:
         self.device = device
+        self.reset = reset  # False: the peak carries over from before (the 2024-2026 script)
         self.before = 0
         self.record: dict[str, Any] = {}
 
     def __enter__(self) -> CudaPeak:
         torch.cuda.synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
+        if self.reset:
+            torch.cuda.reset_peak_memory_stats(self.device)
         self.before = torch.cuda.memory_allocated(self.device)
         return self
 
@@ -241,6 +243,7 @@ class CudaPeak:
             "max_reserved_mib": torch.cuda.max_memory_reserved(self.device) / MIB,
             "allocated_before_mib": self.before / MIB,
             "activation_peak_mib": (peak - self.before) / MIB,
+            "peak_reset": self.reset,
         }
 
 
@@ -330,9 +333,11 @@ class SplitMemory:
     """What one split's memory record holds on this device: CUDA peaks plus the NVML sampler on
     a GPU, the RSS growth on a CPU."""
 
-    def __init__(self, device: torch.device, *, use_nvml: bool = True) -> None:
+    def __init__(self, device: torch.device, *, use_nvml: bool = True,
+                 reset: bool = True) -> None:
         self.device = device
         self.use_nvml = use_nvml
+        self.reset = reset  # the CUDA peak (a CPU's RSS growth is per split either way)
         self._cuda: CudaPeak | None = None
         self._nvml: NvmlSampler | None = None
         self._rss: RssPeak | None = None
@@ -342,7 +347,7 @@ class SplitMemory:
         if self.device.type == "cuda":
             if self.use_nvml:
                 self._nvml = NvmlSampler(self.device).start()
-            self._cuda = CudaPeak(self.device).__enter__()
+            self._cuda = CudaPeak(self.device, self.reset).__enter__()
         else:
             self._rss = RssPeak().__enter__()
         return self

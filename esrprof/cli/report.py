@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from esrprof.cli._common import add_command
+from esrprof.challenges import CHALLENGES
+from esrprof.cli._common import add_challenge_argument, add_command
 
 TRACK_CHOICES = ("main", "st1", "st2")
-SCORE_CHOICES = ("ntire2024", "ntire2025")
+# the years with a score (esrprof/challenges/: plain data, light to import)
+SCORE_CHOICES = tuple(name for name, rules in CHALLENGES.items() if rules.score is not None)
 METRIC_CHOICES = (
     "runtime_ms", "params_m", "flops_g", "acts_m", "memory_mib", "convs", "complete_macs_g",
     "psnr_val", "psnr_test",
@@ -39,13 +41,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="2022 leaderboard to build: main (runtime), st1 (#Params+FLOPs ranks), st2 (five "
         "ranks); repeatable; default: every track the inputs' metrics allow",
     )
+    add_challenge_argument(parser)
     parser.add_argument("--score", action="append", choices=SCORE_CHOICES, dest="scores",
-                        default=[], help="add the 2024/2025 score leaderboard; repeatable")
+                        default=[], help="add a year's score leaderboard; repeatable")
     parser.add_argument(
         "--score-baseline", metavar="NAME",
         help="entry whose figures the --score is relative to (default: the year's published "
-        "baseline model: RLFN 13.54 ms/19.67 G/0.317 M for 2024, EFDN 16.69 ms/16.70 G/0.276 M "
-        "for 2025); not a latency baseline file",
+        "baseline model: RLFN for 2024, EFDN for 2025, SPAN for 2026, with the figures of "
+        "docs/challenges.md); not a latency baseline file",
     )
     # The former name of --score-baseline, easy to mistake for `esrprof baseline` files.
     parser.add_argument("--baseline", dest="deprecated_baseline", metavar="NAME",
@@ -79,7 +82,17 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+def _challenge(args: argparse.Namespace) -> str | None:
+    """The year named by --challenge (checked: one usage line for an unknown name)."""
+    if args.challenge is None:
+        return None
+    from esrprof.challenges import challenge
+
+    return challenge(args.challenge).name
+
+
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from esrprof.errors import UsageError
@@ -106,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
         top_layers=args.top_layers,
         allow_mixed_hardware=args.allow_mixed_hardware,
         predict_references=not args.no_predict,
+        challenge=_challenge(args),
     )
+    if options.challenge is not None:
+        options = dataclasses.replace(
+            options, scores=tuple(s for s in options.scores if s != options.challenge))
     report = build_report(args.inputs, options)
     out = write_report(report, args.output, charts=not args.no_charts)
     boards = ", ".join(b.key for b in report.leaderboards)

@@ -39,14 +39,8 @@ CHALLENGE_2022: Preset = challenge("ntire2022").preset
 
 
 def preset_for(preset: Preset | str) -> Preset:
-    """A challenge's preset by name ("ntire2026", "2026") or a :class:`Preset` as is; a preset
-    whose year names no GPU takes the latest year's that does."""
-    if isinstance(preset, Preset):
-        return preset
-    rules = challenge(preset)
-    if rules.preset.gpu is None:
-        return replace(rules.preset, gpu=challenge(None).preset.gpu)
-    return rules.preset
+    """A preset, or the preset of a challenge year by name (``"ntire2026"``)."""
+    return preset if isinstance(preset, Preset) else challenge(preset).preset
 
 
 # ------------------------------------------------------------------------------ entry points
@@ -109,6 +103,8 @@ def predict_challenge(
     predicted score). ``autograd`` as for :func:`predict` (the challenges' scripts set
     ``requires_grad = False`` or ``no_grad``: False)."""
     preset = preset_for(preset)
+    if gpu is None and preset.gpu is None:
+        raise UsageError(f"{preset.name} names no GPU; choose one (gpu=..., --gpu)")
     spec = gpu_spec(gpu if gpu is not None else preset.gpu)
     mem_shape, spec = _check(model, preset.memory_shape, spec)
     run_shape = check_shape(preset.runtime_shape)
@@ -299,6 +295,7 @@ __all__ = [
     "RuntimePrediction",
     "predict",
     "predict_challenge",
+    "preset_for",
     "try_predict_challenge",
 ]
 

@@ -227,7 +227,8 @@ def load_entries(
         layers=layers,
         sources=tuple(str(p) for p in files),
         references=tuple(references),
-        notes=tuple(_reference_notes(table, is_reference)),
+        notes=tuple(_reference_notes(table, is_reference)
+                    + _convention_notes(table, is_reference)),
         predictions=predictions,
         prediction_sources={
             m: f"result file {src}"
@@ -420,6 +421,24 @@ def _machines(table: Any) -> dict[str, int]:
                       if same_hardware({"hardware": hardware}, {"hardware": m})), None)
         machines[known or hardware] = machines.get(known or hardware, 0) + 1
     return machines
+
+
+def _convention_notes(table: Any, is_reference: Any) -> list[str]:
+    """Say so when the entries' FLOPs follow different years' conventions (a result records its
+    challenge; a published table is the NTIRE 2022 one)."""
+    from esrprof.challenges import challenge
+
+    years: dict[str, list[str]] = {}
+    for (_, row), reference in zip(table.iterrows(), is_reference):
+        name = "ntire2022" if reference else row.get("challenge")
+        if isinstance(name, str) and name:
+            years.setdefault(challenge(name).counting.convention, []).append(str(row["source"]))
+    if len(years) < 2:
+        return []
+    parts = "; ".join(f"{conv}: {', '.join(dict.fromkeys(srcs))}" for conv, srcs in years.items())
+    return [f"the entries' FLOPs follow different conventions ({parts}): FLOPs ranks across "
+            "them compare conventions as much as models (esrprof profile --challenge NAME "
+            "counts in one; docs/challenges.md)"]
 
 
 def _reference_notes(table: Any, is_reference: Any) -> list[str]:
