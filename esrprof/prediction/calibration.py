@@ -91,10 +91,10 @@ REFERENCE_MODELS = (
 # The documented constants: the output of ``python benchmarks/fit_prediction.py`` (one joint
 # fit over every published figure: the bandwidth efficiency per generation, the floor and the
 # compute efficiency shared), rounded. tests/test_predict_fit.py refits them and checks these.
-_FLOOR_US = 62.7
+_FLOOR_US = 63.9
 PASCAL = Calibration(
     compute_efficiency=1.0,
-    bandwidth_efficiency=0.312,
+    bandwidth_efficiency=0.313,
     kernel_floor_us=_FLOOR_US,
     gpu="titan-xp",
     input_shape=(1, 3, 339, 510),
@@ -105,15 +105,15 @@ PASCAL = Calibration(
 )
 AMPERE = Calibration(
     compute_efficiency=1.0,
-    bandwidth_efficiency=0.733,
+    bandwidth_efficiency=0.824,
     kernel_floor_us=_FLOOR_US,
     gpu="rtx-a6000",
     input_shape=(1, 3, 339, 510),
-    fitted_on=("RLFN@rtx-3090", "EFDN@rtx-a6000"),
-    rms_log_error=0.112,
+    fitted_on=("RLFN@rtx-3090", "EFDN@rtx-a6000", "SPAN@rtx-a6000"),
+    rms_log_error=0.108,
     generation="ampere",
-    loo_rms_log_error=0.328,
-    assumption="two figures (one baseline per year on an Ampere GPU): the bandwidth "
+    loo_rms_log_error=0.179,
+    assumption="three figures (one baseline per year on an Ampere GPU): the bandwidth "
     "efficiency is fitted on them, the floor and compute efficiency are shared with Pascal's "
     "nine figures",
 )
