@@ -101,6 +101,8 @@ def bench_accuracy() -> None:
     rows = []
     for name, entry in REGISTRY.items():
         pub = entry.published
+        if pub is None:  # no NTIRE 2022 Table 1 row (SPAN)
+            continue
         rows.append((name, pub, predict_challenge(entry.build())))
     print("\nNTIRE 2022 preset: Titan Xp, fp32; memory at 1x3x510x510 after a 1x3x339x510 "
           "image, runtime at 1x3x339x510")
@@ -158,6 +160,8 @@ def bench_cpu(side: int, repeats: int) -> None:
     clock = make_clock("cpu")
     with pinned_threads(1), torch.no_grad():
         for name, entry in REGISTRY.items():
+            if entry.published is None:  # the nine Table 1 models
+                continue
             model = entry.build().eval()
             x = torch.rand(1, 3, side, side)
             model(x)

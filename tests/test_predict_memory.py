@@ -23,6 +23,9 @@ from esrprof.prediction.memory import (
 )
 from esrprof.zoo.registry import REGISTRY
 
+# the registry models with a published NTIRE 2022 Table 1 row (SPAN, 2026, has none)
+TABLE1 = [n for n in REGISTRY if REGISTRY[n].published is not None]
+
 MIB = 1024**2
 
 
@@ -261,10 +264,10 @@ def test_replay_keeps_warmup_blocks_cached_and_resets_the_peak():
 @pytest.fixture(scope="module")
 def challenge_memory():
     """The registry models: their forwards keep the released code's tensor lifetimes."""
-    return {name: predict_challenge(REGISTRY[name].build()).memory for name in REGISTRY}
+    return {name: predict_challenge(REGISTRY[name].build()).memory for name in TABLE1}
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", TABLE1)
 def test_peak_memory_within_two_percent_of_table1(name, challenge_memory):
     published = REGISTRY[name].published.memory_mib
     predicted = challenge_memory[name].peak_allocated_mib
@@ -280,7 +283,7 @@ def test_the_largest_validation_image_is_510_square(challenge_memory):
         errors = [
             abs(predict_challenge(REGISTRY[n].build(), preset).memory.peak_allocated_mib
                 / REGISTRY[n].published.memory_mib - 1)
-            for n in REGISTRY
+            for n in TABLE1
         ]
         return sum(errors) / len(errors)
 
