@@ -89,6 +89,23 @@ def test_cost_classes_of_convolutions_by_shape():
     assert _conv_class(48, 48, 3, groups=48) == "conv_depthwise"
     assert _conv_class(3, 48, 3) == "conv_few_channels"
     assert _conv_class(48, 48, 3, dtype=torch.float16) == "conv_half"
+    assert _conv_class(3, 48, 3, dtype=torch.float16) == "conv_half_unaligned"
+
+
+def test_unaligned_half_convolutions_miss_the_tensor_cores():
+    from esrprof.prediction.gpus import gpu_spec
+    from esrprof.prediction.runtime import OpRow, op_times
+
+    spec = gpu_spec("rtx-a6000")
+
+    def compute_s(cls):
+        row = OpRow("m", "aten.convolution", "conv", 10**12, 1, 0, torch.float16, cls)
+        (t,) = op_times([row], peak_flops=spec.peak_flops, bandwidth=spec.bandwidth,
+                        compute_efficiency=1.0, bandwidth_efficiency=1.0, floor_s=0.0)
+        return t.compute_s
+
+    assert compute_s("conv_half_unaligned") == pytest.approx(
+        compute_s("conv_half") * spec.fp16_tflops / spec.fp32_tflops)
     assert cost_class("aten.gelu", "elementwise", (), torch.float32) == "gelu"
 
 

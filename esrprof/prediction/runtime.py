@@ -98,6 +98,7 @@ class CostObserver(Observer):
 # The op cost classes a microbenchmark measures (microbench.py); a calibrated device's
 # ``class_factors`` scale each class's roofline time.
 COST_CLASSES = ("conv_dense", "conv_1x1", "conv_depthwise", "conv_few_channels", "conv_half",
+                "conv_half_unaligned",
                 "adaptive_pool", "interpolate", "pixel_shuffle", "layer_norm", "gelu", "softmax",
                 "copy", "attention")
 _BY_OP = {
@@ -115,11 +116,13 @@ _BY_OP = {
 def cost_class(name: str, kind: str, args: Sequence[Any], dtype: torch.dtype) -> str:
     """The cost class of one kernel: convolutions by shape, the rest by op."""
     if kind == "conv" and len(args) > 1 and isinstance(args[1], torch.Tensor):
-        if dtype in (torch.float16, torch.bfloat16):
-            return "conv_half"
         weight = args[1]
         groups = args[-1] if isinstance(args[-1], int) else 1
         c_in = weight.shape[1] * groups
+        if dtype in (torch.float16, torch.bfloat16):
+            # tensor cores take 16-bit convolutions whose channels come in multiples of 8
+            aligned = weight.shape[0] % 8 == 0 and weight.shape[1] % 8 == 0
+            return "conv_half" if aligned else "conv_half_unaligned"
         if groups > 1 and groups == c_in:
             return "conv_depthwise"
         if tuple(weight.shape[2:]) in ((1, 1), (1,)):
@@ -187,7 +190,13 @@ def op_times(
         compute = 0.0
         if r.flops:
             kind = "conv" if r.kind == "conv" else "matmul"
-            compute = r.flops / (peak_flops(r.dtype, kind) * compute_efficiency)
+            if r.cost_class == "conv_half_unaligned":
+                # tensor cores cannot take it: the CUDA cores' rate (the plain fp32 rate, as
+                # an fp32 matmul gets it: no tensor-core or TF32 path)
+                peak = peak_flops(torch.float32, "matmul")
+            else:
+                peak = peak_flops(r.dtype, kind)
+            compute = r.flops / (peak * compute_efficiency)
         traffic = r.bytes_moved / (bandwidth * bandwidth_efficiency)
         f = factors.get(r.cost_class, 1.0)
         out.append(OpTime(r, compute * f, traffic * f, floor_s))
