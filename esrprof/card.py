@@ -212,7 +212,8 @@ def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
                      "so saved tensors stay alive (the memory above includes them)")
     cal = p.calibration
     if cal.assumption and not cal.fitted_on:
-        lines.append(f"  constants       {cal.generation}: {cal.assumption}")
+        # a generation without published figures borrows a fitted one's (calibration.py)
+        lines.append(f"  constants       {cal.generation}: none published, Ampere's used")
     if p.fallback_reason:
         lines.append(f"  note: traced on {p.backend} tensors ({p.fallback_reason})")
     return "\n".join(lines)

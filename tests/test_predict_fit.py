@@ -95,3 +95,15 @@ def test_leave_one_out_predicts_each_figure_without_it():
     # a figure off the model shows in its own leave-one-out ratio
     bad = [*points[:-1], Point("m5", points[-1].rows, spec, points[-1].runtime_ms * 2)]
     assert leave_one_out(bad, free, {"compute_efficiency": 1.0})[-1].ratio < 0.6
+
+
+def test_the_card_says_when_a_generation_borrows_its_constants():
+    from torch import nn
+
+    from esrprof.card import prediction_block
+    from esrprof.prediction import predict
+
+    model = nn.Conv2d(3, 8, 3)
+    hopper = prediction_block(predict(model, (1, 3, 16, 16), "h100"))
+    assert "constants       hopper: none published, Ampere's used" in hopper
+    assert "constants" not in prediction_block(predict(model, (1, 3, 16, 16), "rtx-a6000"))

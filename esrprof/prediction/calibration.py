@@ -123,14 +123,14 @@ _BORROWED = ("no published runtime of a model esrprof can trace was measured on 
 CALIBRATIONS: dict[str, Calibration] = {
     "pascal": PASCAL,
     "turing": Calibration(*AMPERE.constants, gpu=AMPERE.gpu, input_shape=AMPERE.input_shape,
-                          fitted_on=AMPERE.fitted_on, generation="turing",
+                          generation="turing",
                           assumption=_BORROWED.format(gen="Turing", src="Ampere")),
     "ampere": AMPERE,
     "ada": Calibration(*AMPERE.constants, gpu=AMPERE.gpu, input_shape=AMPERE.input_shape,
-                       fitted_on=AMPERE.fitted_on, generation="ada",
+                       generation="ada",
                        assumption=_BORROWED.format(gen="Ada", src="Ampere")),
     "hopper": Calibration(*AMPERE.constants, gpu=AMPERE.gpu, input_shape=AMPERE.input_shape,
-                          fitted_on=AMPERE.fitted_on, generation="hopper",
+                          generation="hopper",
                           assumption=_BORROWED.format(gen="Hopper", src="Ampere")),
 }
 # The NTIRE 2022 (Titan Xp) constants, the default before generations existed.
