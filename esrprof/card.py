@@ -196,20 +196,18 @@ def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
             f"{_KIND_WORDS.get(k.kind, k.kind)} {100 * k.share:.0f} %" for k in kinds))
     rel = p.relative
     if rel is not None:
-        scaled = (f" (x {rel.baseline_published_ms:g} ms published: "
-                  f"{rel.runtime_ms_scaled:.2f} ms)" if rel.runtime_ms_scaled is not None else "")
-        lines.append(f"  vs {rel.baseline:<12} runtime ratio {rel.runtime_ratio:.2f}{scaled}, "
-                     "both predicted on this GPU")
+        scaled = (f" (x {rel.baseline_published_ms:g} ms: {rel.runtime_ms_scaled:.2f} ms)"
+                  if rel.runtime_ms_scaled is not None else "")
+        lines.append(f"  vs {rel.baseline:<12} runtime ratio {rel.runtime_ratio:.2f}, both on "
+                     f"this GPU{scaled}")
         if rel.score is not None:
-            lines.append(f"  {'':16}predicted score {rel.score:.3f} (the baseline: "
-                         f"{sum(rel.weights) * 7.3891:.3f}; FLOPs {rel.flops_g:.2f} G, params "
-                         f"{rel.params_m:.3f} M exact, runtime from the ratio)")
+            lines.append(f"  {'':16}predicted score {rel.score:.3f} (baseline "
+                         f"{sum(rel.weights) * 7.3891:.3f}; exact FLOPs, params)")
     if p.attention:
         lines.append("  attention       SDPA runs as " + ", ".join(p.attention)
                      + (" (no L x L scores stored)" if set(p.attention) != {"math"} else ""))
     if p.autograd:
-        lines.append("  autograd        ON: parameters require grad and no no_grad is in force, "
-                     "so saved tensors stay alive (the memory above includes them)")
+        lines.append("  autograd        ON: saved tensors stay alive (in the memory above)")
     cal = p.calibration
     if cal.assumption and not cal.fitted_on:
         # a generation without published figures borrows a fitted one's (calibration.py)
