@@ -11,7 +11,9 @@
 
     python benchmarks/bench_predict.py                  # both parts
     python benchmarks/bench_predict.py --skip-cost      # the accuracy table only
-    python benchmarks/bench_predict.py --fit            # refit the calibration and print it
+    python benchmarks/bench_predict.py --cpu            # calibrate this CPU, check the models
+
+The constants are fitted (and judged leave-one-out) by ``benchmarks/fit_prediction.py``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ def bench_accuracy() -> None:
     rows = []
     for name, entry in REGISTRY.items():
         pub = entry.published
+        if pub is None:  # no NTIRE 2022 Table 1 row (SPAN)
+            continue
         rows.append((name, pub, predict_challenge(entry.build())))
     print("\nNTIRE 2022 preset: Titan Xp, fp32; memory at 1x3x510x510 after a 1x3x339x510 "
           "image, runtime at 1x3x339x510")
@@ -130,22 +134,50 @@ def bench_accuracy() -> None:
         print(f"  {label:<20}{spearmanr(published, values).statistic:>7.3f}")
 
 
-def refit() -> None:
-    from esrprof.prediction.api import _module_types, _run_trace
-    from esrprof.prediction.calibration import CALIBRATION
-    from esrprof.prediction.fit import fit_calibration
+def bench_cpu(side: int, repeats: int) -> None:
+    """The CPU path end to end: calibrate this CPU (one thread), then predict the nine reference
+    models at 1x3xSIDExSIDE with that spec and time them with esrprof's clock (the fastest of
+    ``repeats`` forwards after a warm-up, one thread)."""
+    from scipy.stats import spearmanr
+
+    from esrprof.prediction import predict
+    from esrprof.prediction.microbench import calibrate
+    from esrprof.timing import make_clock, pinned_threads
     from esrprof.zoo.registry import REGISTRY
 
-    rows, runtimes = {}, {}
-    for name in CALIBRATION.fitted_on:
-        model = REGISTRY[name].build()
-        trace = _run_trace(model, CALIBRATION.input_shape, _module_types(model), "auto", None,
-                           cost=True)
-        rows[name] = trace.observers[1].rows
-        runtimes[name] = REGISTRY[name].published.runtime_ms
-    fit = fit_calibration(rows, runtimes, CALIBRATION.gpu, CALIBRATION.input_shape)
-    print(json.dumps(fit.to_dict(), indent=2))
-    print("documented:", json.dumps(CALIBRATION.to_dict()))
+    run = calibrate("cpu", side=96, threads=1)
+    spec = run.spec
+    cal = spec.calibration
+    print(f"\nCPU: {spec.label}; calibrated constants: compute eff. {cal.compute_efficiency:.3f},"
+          f" bandwidth eff. {cal.bandwidth_efficiency:.3f}, floor {cal.kernel_floor_us:.1f} us"
+          f" (microbenchmarks: LOO RMS log error {cal.loo_rms_log_error:.2f})")
+    print(f"{'model':<11}{'measured [ms]':>14}{'predicted':>11}{'ratio':>7}"
+          f"{'3 constants':>13}{'ratio':>7}")
+    measured, predicted, plain = [], [], []
+    from dataclasses import replace
+
+    bare = replace(spec, calibration=replace(cal, class_factors=()))
+    clock = make_clock("cpu")
+    with pinned_threads(1), torch.no_grad():
+        for name, entry in REGISTRY.items():
+            if entry.published is None:  # the nine Table 1 models
+                continue
+            model = entry.build().eval()
+            x = torch.rand(1, 3, side, side)
+            model(x)
+            ms = min(clock.time_ms(lambda m=model, x=x: m(x)) for _ in range(repeats))
+            p = predict(model, (1, 3, side, side), spec).runtime.ms
+            q = predict(model, (1, 3, side, side), bare).runtime.ms
+            measured.append(ms)
+            predicted.append(p)
+            plain.append(q)
+            print(f"{name:<11}{ms:>14.2f}{p:>11.2f}{p / ms:>7.2f}{q:>13.2f}{q / ms:>7.2f}")
+    ratios = sorted(p / m for p, m in zip(predicted, measured))
+    print(f"with class factors: Spearman rho {spearmanr(measured, predicted).statistic:.3f}, "
+          f"median ratio {ratios[len(ratios) // 2]:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
+    ratios = sorted(p / m for p, m in zip(plain, measured))
+    print(f"three constants:    Spearman rho {spearmanr(measured, plain).statistic:.3f}, "
+          f"median ratio {ratios[len(ratios) // 2]:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
 
 
 def main() -> None:
@@ -154,14 +186,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
-    parser.add_argument("--fit", action="store_true", help="refit the calibration and print it")
+    parser.add_argument("--cpu", action="store_true",
+                        help="calibrate this CPU and check the reference models on it")
+    parser.add_argument("--cpu-side", type=int, default=64)
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child)
         return
-    if args.fit:
-        refit()
+    if args.cpu:
+        bench_cpu(args.cpu_side, args.repeats)
         return
     if not args.skip_cost:
         bench_cost(args.sizes, args.repeats)

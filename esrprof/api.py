@@ -18,7 +18,6 @@ from esrprof.challenges import Challenge
 from esrprof.counting import engine
 from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
-from esrprof.errors import ModelError
 from esrprof.prediction.gpus import GpuSpec
 from esrprof.prediction.records import Prediction
 from esrprof.probe import device_dtype, dtype_label
@@ -65,16 +64,24 @@ def profile(
     ``challenge``: the NTIRE year whose rules the figures follow (``"ntire2022"`` ...
     ``"ntire2026"``; default the latest, :data:`esrprof.challenges.LATEST`); recorded in the
     result. ``predict``: also predict that year's GPU figures from the shape trace — ``True``
-    for its GPU, or a GPU name / ``custom:...`` spec / ``GpuSpec``.
+    for its GPU, or a GPU name / ``custom:...`` spec / ``GpuSpec``, or another challenge name
+    ("ntire2025": that year's GPU and shapes); with a scoring year the prediction carries the
+    runtime ratio to its baseline and the predicted score. A model the prediction cannot trace
+    keeps its counts: ``prediction`` is None and ``prediction_note`` says why
+    (docs/prediction.md, the policy).
     """
     rules = rules_for(challenge)
     counts = count(model, input_shape, counters=counters, backend=backend)
-    prediction = None
+    prediction = note = None
     if predict is not False:
-        from esrprof.prediction.api import predict_challenge
+        from esrprof.prediction.api import try_predict_challenge
 
-        prediction = predict_challenge(model, rules.preset,
-                                       gpu=None if predict is True else predict)
+        # the prediction policy: a model the prediction cannot trace keeps its counts
+        target = None if predict is True else predict
+        preset: str = rules.name
+        if isinstance(target, str) and _is_challenge(target):  # predict="ntire2026"
+            preset, target = target, None
+        prediction, note = try_predict_challenge(model, preset, target)
     info = info or ModelInfo(name=name or type(model).__name__, class_name=type(model).__name__)
     if name and info.name != name:
         info = dataclasses.replace(info, name=name)
@@ -95,8 +102,15 @@ def profile(
         run=run_result,
         environment=environment,
         prediction=prediction,
+        prediction_note=note,
         challenge=rules.name,
     )
+
+
+def _is_challenge(name: str) -> bool:
+    from esrprof.challenges import CHALLENGES
+
+    return name.strip().lower() in CHALLENGES
 
 
 def rules_for(challenge: str | None) -> Challenge:
@@ -110,13 +124,10 @@ def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None,
                 challenge: str = "ntire2022") -> tuple[Prediction | None, str | None]:
     """A challenge year's prediction, or why there is none: a model the prediction cannot
     trace (it needs other input sizes, say) keeps its counts, with a note in place of the
-    figures."""
-    from esrprof.prediction.api import predict_challenge
+    figures (the prediction policy, docs/prediction.md)."""
+    from esrprof.prediction.api import try_predict_challenge
 
-    try:
-        return predict_challenge(model, challenge, gpu=gpu), None
-    except ModelError as exc:
-        return None, str(exc)
+    return try_predict_challenge(model, challenge, gpu)
 
 
 def with_model_defaults(config: Any, model: nn.Module) -> Any:

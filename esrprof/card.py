@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tabulate import tabulate
 
 from esrprof.challenges import CHALLENGES, CONVENTIONS, Challenge, challenge
+from esrprof.kinds import TIME_WORDS
 from esrprof.prediction.kinds import KINDS
 from esrprof.probe import shape_text
 from esrprof.render_text import fit, table, width
@@ -173,21 +174,15 @@ def layers_table(counts: Counts, top: int = 15, cols: int | None = None) -> str:
         cols=cols, wrap=(0, 2, 1))
 
 
-_KIND_WORDS = {
-    "convolution": "convolution",
-    "matmul": "matmul/attention",
-    "elementwise": "element-wise",
-    "data_movement": "data movement",
-    "normalization": "normalization",
-    "kernel_floor": "kernel floors",
-}
+_KIND_WORDS = TIME_WORDS
 
 
 def prediction_block(p: Prediction, top_kinds: int = 4, cols: int | None = None) -> str:
     """The block ``esrprof profile`` prints, plainly labelled as a prediction."""
     m, r = p.memory, p.runtime
     on_protocol = p.preset is not None
-    protocol = (f"the {challenge(p.preset).title} protocol on " if on_protocol else "")
+    rules = CHALLENGES.get(p.preset or "")
+    protocol = (f"the {rules.title if rules else p.preset} protocol on " if on_protocol else "")
     kinds = sorted((k for k in r.by_kind if k.kind in KINDS and k.ms > 0),
                    key=lambda k: -k.ms)[:top_kinds]
     lines = [
@@ -203,6 +198,24 @@ def prediction_block(p: Prediction, top_kinds: int = 4, cols: int | None = None)
     if kinds:
         lines.append("  time by kind    " + ", ".join(
             f"{_KIND_WORDS.get(k.kind, k.kind)} {100 * k.share:.0f} %" for k in kinds))
+    rel = p.relative
+    if rel is not None:
+        scaled = (f" (x {rel.baseline_published_ms:g} ms: {rel.runtime_ms_scaled:.2f} ms)"
+                  if rel.runtime_ms_scaled is not None else "")
+        lines.append(f"  vs {rel.baseline:<12} runtime ratio {rel.runtime_ratio:.2f}, both on "
+                     f"this GPU{scaled}")
+        if rel.score is not None:
+            lines.append(f"  {'':16}predicted score {rel.score:.3f} (baseline "
+                         f"{sum(rel.weights) * 7.3891:.3f}; exact FLOPs, params)")
+    if p.attention:
+        lines.append("  attention       SDPA runs as " + ", ".join(p.attention)
+                     + (" (no L x L scores stored)" if set(p.attention) != {"math"} else ""))
+    if p.autograd:
+        lines.append("  autograd        ON: saved tensors stay alive (in the memory above)")
+    cal = p.calibration
+    if cal.assumption and not cal.fitted_on:
+        # a generation without published figures borrows a fitted one's (calibration.py)
+        lines.append(f"  constants       {cal.generation}: none published, Ampere's used")
     if p.fallback_reason:
         lines.append(f"  note: traced on {p.backend} tensors ({p.fallback_reason})")
     return fit("\n".join(lines), cols)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from esrprof import files, jsonio, validate
 from esrprof._version import __version__
 from esrprof.challenges import challenge
-from esrprof.counting.kinds import MAC_KINDS
 from esrprof.errors import ResultFileError, UsageError
 from esrprof.extras import require
 from esrprof.jsonio import FILE_MARK, mapping, number, text
+from esrprof.kinds import MAC_KINDS
 from esrprof.prediction.records import Prediction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -317,6 +317,8 @@ class Result:
     prediction: Prediction | None = None  # GPU figures predicted from the shape trace
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
+    # why a prediction asked for is not there (the prediction policy: docs/prediction.md)
+    prediction_note: str | None = None
     challenge: str = "ntire2022"  # the year whose rules the figures follow (esrprof/challenges)
 
     def run_blocks(self) -> dict[str, Any]:
@@ -337,6 +339,8 @@ class Result:
         out.update(self.run_blocks())
         if self.prediction is not None:
             out["prediction"] = self.prediction.to_dict()
+        elif self.prediction_note:
+            out["prediction_note"] = self.prediction_note
         out["environment"] = self.environment
         return out
 
@@ -422,13 +426,15 @@ class Result:
             created=text(data.get("created", ""), "created", source),
             tool_version=text(mapping(data.get("tool"), "tool", source, optional=True)
                               .get("version", ""), "tool.version", source),
+            prediction_note=text(data.get("prediction_note"), "prediction_note", source,
+                                 optional=True),
             challenge=_challenge_name(data.get("challenge", "ntire2022"), source),
         )
 
 
 # Top-level keys of a result that are not the run's blocks.
 _RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
-                "environment", "prediction", "challenge", FILE_MARK)
+                "environment", "prediction", "challenge", "prediction_note", FILE_MARK)
 
 
 def _challenge_name(value: Any, source: str) -> str:

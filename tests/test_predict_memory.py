@@ -23,6 +23,9 @@ from esrprof.prediction.memory import (
 )
 from esrprof.zoo.registry import REGISTRY
 
+# the registry models with a published NTIRE 2022 Table 1 row (SPAN, 2026, has none)
+TABLE1 = [n for n in REGISTRY if REGISTRY[n].published is not None]
+
 MIB = 1024**2
 
 
@@ -31,7 +34,7 @@ def _trace(model: nn.Module, shape, backend: str, types=None) -> Liveness:
 
     types = types if types is not None else {p: type(m).__name__ for p, m in
                                              model.named_modules()}
-    tr = trace(model, shape, lambda: [LivenessObserver(types)], backend=backend)
+    tr = trace(model, shape, lambda: [LivenessObserver()], backend=backend)
     return tr.observers[0].result
 
 

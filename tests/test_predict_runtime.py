@@ -12,17 +12,15 @@ from torch import nn
 
 from esrprof.prediction import CALIBRATION, KINDS, predict, predict_challenge
 from esrprof.prediction.calibration import REFERENCE_MODELS
-from esrprof.prediction.fit import fit_calibration
 from esrprof.prediction.gpus import gpu_spec
 from esrprof.prediction.runtime import OpRow, op_times
 from esrprof.zoo.registry import REGISTRY
 
 
 def _rows(model: nn.Module, shape, dtype=None) -> list[OpRow]:
-    from esrprof.prediction.api import _module_types, _run_trace
+    from esrprof.prediction.api import _run_trace
 
-    return _run_trace(model.eval(), tuple(shape), _module_types(model), "meta", dtype,
-                      cost=True).observers[1].rows
+    return _run_trace(model.eval(), tuple(shape), "meta", dtype, cost=True)[0].observers[1].rows
 
 
 class Mixed(nn.Module):
@@ -111,15 +109,6 @@ def test_faster_gpu_predicts_less_time_and_custom_floor_is_used():
 @pytest.fixture(scope="module")
 def reference_rows():
     return {n: _rows(REGISTRY[n].build(), CALIBRATION.input_shape) for n in REFERENCE_MODELS}
-
-
-def test_refit_reproduces_the_documented_calibration(reference_rows):
-    runtimes = {n: REGISTRY[n].published.runtime_ms for n in REFERENCE_MODELS}
-    fit = fit_calibration(reference_rows, runtimes, CALIBRATION.gpu, CALIBRATION.input_shape)
-    assert fit.fitted_on == CALIBRATION.fitted_on
-    for got, documented in zip(fit.constants, CALIBRATION.constants):
-        assert got == pytest.approx(documented, rel=0.01)
-    assert fit.rms_log_error == pytest.approx(CALIBRATION.rms_log_error, abs=0.005)
 
 
 def test_predicted_runtime_ranks_the_published_ones(reference_rows):

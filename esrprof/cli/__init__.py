@@ -25,7 +25,8 @@ from esrprof.cli._common import expand_optional_values, flush_stdout, prepare_st
 from esrprof.errors import EsrprofError, describe
 
 # Each is esrprof.cli.<name>, torch-free at import (see above).
-COMMANDS = ("profile", "zoo", "report", "gate", "baseline", "sweep")
+COMMANDS = ("profile", "zoo", "report", "gate", "baseline", "sweep", "calibrate",
+            "predict")
 
 # What a write to a full or broken output gives (every file esrprof writes itself turns these
 # into an OutputError; one that reaches main() came from printing).

@@ -36,9 +36,10 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from esrprof import kinds
 from esrprof.counting import ntire2022, ntire2024, shapes
 from esrprof.counting.divergence import find_divergences, find_ntire2024_divergences
-from esrprof.counting.formulas import Formulas, classify, op_name
+from esrprof.counting.formulas import Formulas, OpClass, classify, op_name
 from esrprof.errors import USER_CODE_ERRORS, ModelError, UsageError, describe
 from esrprof.probe import check_shape, device_dtype, shape_text
 from esrprof.results import Counts, Ntire2024Record, NtireRecord, OpRecord
@@ -57,6 +58,17 @@ class Observer:
     path of the innermost module running ("" for the root). ``on_module`` is called when a
     module's forward returns (or raises: ``out`` is then None).
     """
+
+    # paths of the modules that are nn.Linear (or a subclass), set by the engine before the
+    # forward: the one place where a Linear's matmul is told from a free-standing one
+    linear_modules: frozenset[str] = frozenset()
+
+    def op_kind(self, func: Any, module: str, formulas: Formulas | None = None
+                ) -> tuple[str, OpClass]:
+        """The op's kind as every observer books it (``matmul`` inside an ``nn.Linear`` is
+        ``linear``; see :mod:`esrprof.kinds`), with its registry class for the MACs."""
+        op = classify(func, formulas)
+        return kinds.label(op.kind, module in self.linear_modules), op
 
     def on_input(self, x: torch.Tensor) -> None:
         """The input, before the forward."""
@@ -198,6 +210,9 @@ def _watch_calls(observers: Sequence[Observer], stack: list[str]) -> Any:
 def _install_hooks(model: nn.Module, observers: Sequence[Observer], stack: list[str],
                    module_types: dict[str, str]) -> list[Any]:
     handles: list[Any] = []
+    linear = frozenset(p for p, m in model.named_modules() if isinstance(m, nn.Linear))
+    for observer in observers:
+        observer.linear_modules = linear
     for path, module in model.named_modules():  # a shared instance appears (and counts) once
         module_types[path] = type(module).__name__
 
@@ -231,11 +246,12 @@ def _make_input(backend: str, shape: tuple[int, ...], dtype: torch.dtype,
 
 def _forward(model: nn.Module, observers: Sequence[Observer], backend: str,
              shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
-             module_types: dict[str, str]) -> None:
+             module_types: dict[str, str], grad: bool = False) -> None:
     stack: list[str] = [""]
     handles = _install_hooks(model, observers, stack, module_types)
     try:
-        with torch.no_grad():
+        # grad: autograd records as in a forward run without no_grad (saved tensors live on)
+        with torch.set_grad_enabled(grad):
             if backend == "fake":
                 # imported here: FakeTensorMode pulls in torch._dynamo (~1 s, ~100 MB)
                 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -281,6 +297,7 @@ def trace(
     *,
     backend: str = "auto",
     dtype: torch.dtype | None = None,
+    grad: bool = False,
 ) -> Trace:
     """One forward of ``model`` on ``input_shape`` shown to fresh ``observers()`` per attempt.
 
@@ -288,7 +305,8 @@ def trace(
     values, recorded in ``fallback_reason``), "fake" (never compute: raise if shapes alone
     cannot do it), "meta" (meta only) or "real" (one real forward). ``dtype``: the input's
     dtype, and on meta the dtype of floating stand-ins too (as ``model.to(dtype)`` would);
-    default the model's own.
+    default the model's own. ``grad``: let autograd record (parameters that require grad keep
+    the tensors they save alive, as a forward without ``no_grad`` does); default no_grad.
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"expected a torch.nn.Module, got {type(model).__name__}")
@@ -310,7 +328,7 @@ def trace(
         try:
             # values: only a real forward can write a real tensor; meta and fake never do
             with preserved(model, eval_mode=True, values=used == "real"):
-                _forward(model, attempt, used, shape, dtype, device, module_types)
+                _forward(model, attempt, used, shape, dtype, device, module_types, grad)
         except USER_CODE_ERRORS as exc:
             failures.append((used, exc))
             continue
@@ -366,12 +384,10 @@ class _Tally(Observer):
         fallback = ntire2024.dispatch_count(func, args, kwargs, out)
         if fallback is not None:
             self.beneath.append(fallback)
-        op = classify(func, self.formulas)
-        if op.kind == "view":  # aliasing only: no cost and no data worth a row
+        kind, op = self.op_kind(func, module, self.formulas)
+        if kind == "view":  # aliasing only: no cost and no data worth a row
             return
-        kind, macs = op.kind, op.macs(args, kwargs, out)
-        if kind == "matmul" and isinstance(self.modules.get(module), nn.Linear):
-            kind = "linear"
+        macs = op.macs(args, kwargs, out)
         row = self.ops.setdefault((module, op_name(func)), [kind, 0, 0, 0])
         row[1] += 1
         row[2] += macs

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from esrprof.counting.kinds import ELEMENT_KINDS, MAC_KINDS
 from esrprof.errors import UsageError
+from esrprof.kinds import ELEMENT_KINDS, MAC_KINDS, OP_KINDS
 
 aten = torch.ops.aten
 
@@ -27,8 +27,8 @@ Shape = Sequence[int]
 Formula = Callable[..., int]
 
 
-# The op kinds (MAC kinds, element kinds, "view", "other") live in counting/kinds.py, where the
-# result records read them without importing torch.
+# The op kinds live in esrprof/kinds.py (one vocabulary for counting, prediction and report).
+KINDS = OP_KINDS
 
 
 @dataclass(frozen=True)

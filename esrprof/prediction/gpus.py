@@ -14,13 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from esrprof import validate
 from esrprof.errors import ResultFileError, UsageError
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+from esrprof.prediction.calibration import GENERATIONS, Calibration
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,11 @@ class GpuSpec:
     floor_us: float | None = None
     memory_gib: float | None = None
     source: str = ""
+    # the architecture: its runtime constants (calibration.py) and its SDPA kernels
+    # (attention.py) follow from it; "" for a custom spec that names none (Ampere assumed)
+    generation: str = ""
+    # constants measured on this very device by ``esrprof calibrate`` (``file:spec.json``)
+    calibration: Calibration | None = None
 
     def peak_flops(self, dtype: Any, op_kind: str = "conv") -> float:
         """FLOP/s for an arithmetic op of ``op_kind`` ("conv" or "matmul") in ``dtype``.
@@ -63,14 +66,19 @@ class GpuSpec:
         return self.bandwidth_gbs * 1e9
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["calibration"] = self.calibration.to_dict() if self.calibration is not None else None
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "gpu",
                   source: str = "<dict>") -> GpuSpec:
         """A spec read back: every field checked, every rate within :data:`RANGES`."""
-        spec = validate.record(cls, data, where, source,
-                               domains={k: "positive" for k in RANGES if k != "floor_us"})
+        spec = validate.record(
+            cls, data, where, source,
+            domains={k: "positive" for k in RANGES if k != "floor_us"},
+            nested={"calibration": lambda v, n, s: (
+                None if v is None else Calibration.from_dict(v, n, s))})
         for key, value in rates(spec).items():
             problem = out_of_range(key, value)
             if problem:
@@ -113,13 +121,23 @@ GPUS: dict[str, GpuSpec] = {
         GpuSpec(
             "titan-xp", "NVIDIA TITAN Xp", fp32_tflops=12.15, bandwidth_gbs=547.6,
             memory_gib=12,
+            generation="pascal",
             source="NVIDIA TITAN Xp product page: 3840 CUDA cores at 1582 MHz boost "
             "(2 FLOP/cycle: 12.15 TFLOPS), 12 GB GDDR5X at 11.4 Gbps on 384 bits "
             "(547.6 GB/s). Pascal: no tensor cores, fp16 at 1/64 rate. The NTIRE 2022 GPU.",
         ),
         GpuSpec(
+            "rtx-2080-ti", "NVIDIA GeForce RTX 2080 Ti", fp32_tflops=13.45, bandwidth_gbs=616.0,
+            fp16_tflops=53.8, memory_gib=11,
+            generation="turing",
+            source="NVIDIA Turing GPU Architecture whitepaper, Appendix A, Table 1 (RTX 2080 Ti "
+            "reference): 4352 CUDA cores at 1545 MHz (13.4 TFLOPS FP32), FP16 tensor with FP32 "
+            "accumulate 53.8 TFLOPS, 616 GB/s GDDR6. No BF16, no TF32.",
+        ),
+        GpuSpec(
             "rtx-3090", "NVIDIA GeForce RTX 3090", fp32_tflops=35.58, bandwidth_gbs=936.2,
             fp16_tflops=71.0, bf16_tflops=71.0, tf32_tflops=35.6, memory_gib=24,
+            generation="ampere",
             source="NVIDIA Ampere GA102 GPU Architecture whitepaper, Table 9 (RTX 3090): "
             "10496 CUDA cores at 1695 MHz, FP16/BF16 tensor with FP32 accumulate 71 TFLOPS "
             "dense, TF32 35.6 TFLOPS, 936 GB/s GDDR6X. The NTIRE 2024 GPU.",
@@ -127,6 +145,7 @@ GPUS: dict[str, GpuSpec] = {
         GpuSpec(
             "rtx-a6000", "NVIDIA RTX A6000", fp32_tflops=38.7, bandwidth_gbs=768.0,
             fp16_tflops=154.8, bf16_tflops=154.8, tf32_tflops=77.4, memory_gib=48,
+            generation="ampere",
             source="NVIDIA RTX A6000 datasheet: 10752 CUDA cores, 38.7 TFLOPS FP32, "
             "309.7 TFLOPS tensor (sparse; 154.8 dense FP16/BF16, 77.4 dense TF32), "
             "48 GB GDDR6 at 768 GB/s. The NTIRE 2025 GPU.",
@@ -134,42 +153,49 @@ GPUS: dict[str, GpuSpec] = {
         GpuSpec(
             "a100", "NVIDIA A100 SXM4 80GB", fp32_tflops=19.5, bandwidth_gbs=2039.0,
             fp16_tflops=312.0, bf16_tflops=312.0, tf32_tflops=156.0, memory_gib=80,
+            generation="ampere",
             source="NVIDIA A100 Tensor Core GPU datasheet: FP32 19.5 TFLOPS, TF32 156, "
             "FP16/BF16 312 (dense), A100 80GB SXM 2039 GB/s HBM2e.",
         ),
         GpuSpec(
             "a100-40gb", "NVIDIA A100 SXM4 40GB", fp32_tflops=19.5, bandwidth_gbs=1555.0,
             fp16_tflops=312.0, bf16_tflops=312.0, tf32_tflops=156.0, memory_gib=40,
+            generation="ampere",
             source="NVIDIA A100 Tensor Core GPU datasheet: as the 80GB part, 1555 GB/s HBM2.",
         ),
         GpuSpec(
             "h100", "NVIDIA H100 SXM5 80GB", fp32_tflops=66.9, bandwidth_gbs=3350.0,
             fp16_tflops=989.4, bf16_tflops=989.4, tf32_tflops=494.7, memory_gib=80,
+            generation="hopper",
             source="NVIDIA H100 Tensor Core GPU datasheet (SXM): FP32 67 TFLOPS, TF32 989, "
             "FP16/BF16 1979 TFLOPS with sparsity (half dense), 3.35 TB/s HBM3.",
         ),
         GpuSpec(
             "h100-pcie", "NVIDIA H100 PCIe 80GB", fp32_tflops=51.2, bandwidth_gbs=2000.0,
             fp16_tflops=756.0, bf16_tflops=756.0, tf32_tflops=378.0, memory_gib=80,
+            generation="hopper",
             source="NVIDIA H100 Tensor Core GPU datasheet (PCIe): FP32 51 TFLOPS, "
             "FP16/BF16 1513 with sparsity (756 dense), 2.0 TB/s HBM2e.",
         ),
         GpuSpec(
             "h200", "NVIDIA H200 SXM 141GB", fp32_tflops=66.9, bandwidth_gbs=4800.0,
             fp16_tflops=989.4, bf16_tflops=989.4, tf32_tflops=494.7, memory_gib=141,
+            generation="hopper",
             source="NVIDIA H200 Tensor Core GPU datasheet: H100 SXM compute, 141 GB HBM3e "
             "at 4.8 TB/s.",
         ),
         GpuSpec(
             "rtx-4090", "NVIDIA GeForce RTX 4090", fp32_tflops=82.6, bandwidth_gbs=1008.0,
             fp16_tflops=165.2, bf16_tflops=165.2, tf32_tflops=82.6, memory_gib=24,
+            generation="ada",
             source=f"{_ADA}: 16384 CUDA cores at 2520 MHz (82.6 TFLOPS FP32), FP16/BF16 "
             "tensor with FP32 accumulate 165.2 TFLOPS dense, TF32 82.6, 1008 GB/s GDDR6X.",
         ),
     )
 }
 
-_ALIASES = {"titanxp": "titan-xp", "3090": "rtx-3090", "a6000": "rtx-a6000", "4090": "rtx-4090"}
+_ALIASES = {"titanxp": "titan-xp", "2080ti": "rtx-2080-ti", "3090": "rtx-3090",
+            "a6000": "rtx-a6000", "4090": "rtx-4090"}
 
 _CUSTOM_KEYS = {
     "fp32_tflops": "fp32_tflops",
@@ -180,7 +206,8 @@ _CUSTOM_KEYS = {
     "floor_us": "floor_us",
 }
 _REQUIRED = ("fp32_tflops", "bandwidth_gbs")
-CUSTOM_FORMAT = "custom:fp32_tflops=F,bandwidth_gbs=F[,fp16_tflops=F,bf16_tflops=F,floor_us=F]"
+CUSTOM_FORMAT = ("custom:fp32_tflops=F,bandwidth_gbs=F[,fp16_tflops=F,bf16_tflops=F,floor_us=F,"
+                 "generation=ampere]")
 
 
 def gpu_spec(gpu: str | GpuSpec) -> GpuSpec:
@@ -200,6 +227,8 @@ def gpu_spec(gpu: str | GpuSpec) -> GpuSpec:
     text = gpu.strip()
     if text.lower().startswith("custom:"):
         return parse_custom(text)
+    if text.lower().startswith("file:"):
+        return read_spec(text[5:])
     key = text.lower().replace("_", "-").replace(" ", "-")
     key = _ALIASES.get(key, key)
     if key in GPUS:
@@ -215,11 +244,18 @@ def parse_custom(text: str) -> GpuSpec:
     if not body:
         raise UsageError(f"empty custom GPU spec; expected {CUSTOM_FORMAT}")
     values: dict[str, float] = {}
+    generation = ""
     for part in body.split(","):
         if "=" not in part:
             raise UsageError(f"custom GPU spec: {part.strip()!r} is not key=value "
                              f"(expected {CUSTOM_FORMAT})")
         k, v = (s.strip() for s in part.split("=", 1))
+        if k == "generation":
+            if v.lower() not in GENERATIONS:
+                raise UsageError(f"custom GPU spec: generation must be one of "
+                                 f"{', '.join(GENERATIONS)}, got {v!r}")
+            generation = v.lower()
+            continue
         if k not in _CUSTOM_KEYS:
             raise UsageError(f"custom GPU spec: unknown key {k!r}; keys: "
                              f"{', '.join(_CUSTOM_KEYS)}")
@@ -239,8 +275,20 @@ def parse_custom(text: str) -> GpuSpec:
                          f"(expected {CUSTOM_FORMAT})")
     label = ", ".join(f"{k}={values[k]:g}" for k in values)
     return GpuSpec(
-        name="custom", label=f"custom ({label})", source="user-given", **values
+        name="custom", label=f"custom ({label})", source="user-given", generation=generation,
+        **values,
     )
+
+
+def read_spec(path: str) -> GpuSpec:
+    """A spec written by ``esrprof calibrate -o PATH`` (its measured constants included), read
+    as every record is: a regular file under the size cap, each field checked."""
+    from esrprof.jsonio import read_json
+
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("kind") != "esrprof-gpu-spec":
+        raise UsageError(f"GPU spec {path}: not a spec written by esrprof calibrate")
+    return GpuSpec.from_dict(data.get("gpu"), "gpu", str(path))
 
 
 def with_floor(spec: GpuSpec, floor_us: float) -> GpuSpec:
@@ -248,5 +296,5 @@ def with_floor(spec: GpuSpec, floor_us: float) -> GpuSpec:
     return replace(spec, floor_us=floor_us)
 
 
-__all__ = ["CUSTOM_FORMAT", "GPUS", "RANGES", "GpuSpec", "gpu_spec", "out_of_range", "parse_custom",
-           "rates", "with_floor"]
+__all__ = ["CUSTOM_FORMAT", "GPUS", "GpuSpec", "gpu_spec", "parse_custom", "read_spec",
+           "with_floor"]

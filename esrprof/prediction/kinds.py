@@ -1,19 +1,11 @@
-"""How predicted time is grouped (no torch import: the report reads these too)."""
+"""How predicted time is grouped: re-exported from :mod:`esrprof.kinds`, the one vocabulary of op
+kinds (no torch import: the report reads these too)."""
 
 from __future__ import annotations
 
-# Registry kinds (esrprof/counting/formulas.py) -> the groups a prediction reports time by.
-GROUPS = ("convolution", "matmul", "elementwise", "data_movement", "normalization")
-FLOOR = "kernel_floor"
-KINDS = (*GROUPS, FLOOR)
-GROUP_OF = {
-    "conv": "convolution",
-    "linear": "matmul",
-    "matmul": "matmul",
-    "attention": "matmul",
-    "data_movement": "data_movement",
-    "normalization": "normalization",
-}  # everything else (element-wise, softmax, reduction, pooling, resampling, other)
-DEFAULT_GROUP = "elementwise"
+from esrprof.kinds import DEFAULT_GROUP, FLOOR, GROUP_OF, TIME_GROUPS, TIME_KINDS
+
+GROUPS = TIME_GROUPS
+KINDS = TIME_KINDS
 
 __all__ = ["DEFAULT_GROUP", "FLOOR", "GROUPS", "GROUP_OF", "KINDS"]

@@ -19,7 +19,7 @@ Two separate steps, so each can be checked on its own:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,15 +98,14 @@ class LivenessObserver(Observer):
 
     It keeps weak references only: observing never extends a tensor's life.
 
-    ``module_types`` (path -> class name) enables one correction: under any Python dispatch
-    mode, ``aten::linear`` adds its bias *out of place* ("composite compliance" for tensor
-    subclasses), where a plain forward adds it in place. A trace therefore shows one transient
-    output-sized tensor per Linear with a matmul-then-bias path that no plain forward allocates;
-    the bias add of an ``nn.Linear`` is booked as in place.
+    One correction: under any Python dispatch mode, ``aten::linear`` adds its bias *out of
+    place* ("composite compliance" for tensor subclasses), where a plain forward adds it in
+    place. A trace therefore shows one transient output-sized tensor per Linear with a
+    matmul-then-bias path that no plain forward allocates; the bias add of an ``nn.Linear``
+    (the engine's ``linear_modules``: subclasses included) is booked as in place.
     """
 
-    def __init__(self, module_types: Mapping[str, str] | None = None) -> None:
-        self._module_types = dict(module_types or {})
+    def __init__(self) -> None:
         self._events: list[Event] = []
         self._labels: list[tuple[str, str]] = []
         # storage id -> entry; key None marks storages made before the forward (parameters,
@@ -130,7 +129,7 @@ class LivenessObserver(Observer):
             self._known(t, module)  # what an op reads and we never saw born existed before
         if (
             name == "aten.add"
-            and self._module_types.get(module) == "Linear"
+            and module in self.linear_modules
             and self._linear_bias_add(args, out, module)
         ):
             return

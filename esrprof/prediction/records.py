@@ -12,11 +12,11 @@ from typing import Any
 
 from esrprof import validate
 from esrprof.errors import ResultFileError
-from esrprof.jsonio import number, text
+from esrprof.jsonio import array, number, text
 from esrprof.prediction.calibration import Calibration
 from esrprof.prediction.gpus import GpuSpec
 
-SCHEMA = 1
+SCHEMA = 2  # 2: autograd, attention, relative (the ratio to the year's baseline and the score)
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,60 @@ _SHARES = {name: "share" for name in ("share", "memory_bound_share", "compute_bo
 
 
 @dataclass(frozen=True)
+class Relative:
+    """The predicted runtime against the year's baseline predicted the same way on the same
+    GPU (most of the predictor's bias cancels in the ratio), and the score that implies.
+
+    ``score``: the year's formula with the model's exact FLOPs and params (the year's
+    convention, at the counting shape) and the predicted runtime ratio; lower is better, the
+    baseline scores sum(weights) × e² (7.389 when the weights add to 1)."""
+
+    challenge: str
+    baseline: str  # registry name of the year's baseline model
+    baseline_predicted_ms: float
+    baseline_published_ms: float | None  # the year's published baseline runtime
+    runtime_ratio: float  # predicted / baseline predicted
+    flops_g: float | None  # the year's FLOPs figure of the model (G = 1e9 MACs)
+    params_m: float
+    baseline_flops_g: float | None
+    baseline_params_m: float | None
+    score: float | None
+    weights: tuple[float, float, float] = (0.0, 0.0, 0.0)  # runtime, FLOPs, params
+
+    @property
+    def runtime_ms_scaled(self) -> float | None:
+        """The ratio times the published baseline runtime: the figure the year would print."""
+        if self.baseline_published_ms is None:
+            return None
+        return self.runtime_ratio * self.baseline_published_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["weights"] = list(self.weights)
+        d["runtime_ms_scaled"] = self.runtime_ms_scaled
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "relative",
+                  source: str = "<dict>") -> Relative:
+        """Every field checked (:func:`esrprof.validate.record`): runtimes and the ratio
+        positive, three non-negative weights."""
+        return validate.record(cls, data, where, source, domains={
+            "baseline_predicted_ms": "positive", "baseline_published_ms": "positive",
+            "runtime_ratio": "positive", "score": "positive",
+        }, nested={"weights": _weights})
+
+
+def _weights(value: Any, name: str, source: str) -> tuple[float, float, float]:
+    items = array(value, name, source)
+    if len(items) != 3:
+        raise ResultFileError(f"{source}: {name} has {len(items)} values, not 3 "
+                              "(runtime, FLOPs, params)")
+    return tuple(float(number(w, f"{name}[{i}]", source, optional=False))  # type: ignore[return-value]
+                 for i, w in enumerate(items))
+
+
+@dataclass(frozen=True)
 class Prediction:
     """Peak GPU memory and runtime of a model, predicted for one GPU. Not a measurement."""
 
@@ -137,6 +191,9 @@ class Prediction:
     preset: str | None = None
     seconds: float = 0.0  # cost of the prediction itself
     schema: int = field(default=SCHEMA)
+    autograd: bool = False  # predicted with autograd recording (saved tensors kept alive)
+    attention: tuple[str, ...] = ()  # SDPA kernels predicted ("flash", "efficient", "math")
+    relative: Relative | None = None  # against the challenge's baseline, when a challenge
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +208,9 @@ class Prediction:
             "runtime": self.runtime.to_dict(),
             "calibration": self.calibration.to_dict(),
             "seconds": self.seconds,
+            "autograd": self.autograd,
+            "attention": list(self.attention),
+            "relative": self.relative.to_dict() if self.relative is not None else None,
         }
 
     def __str__(self) -> str:
@@ -191,4 +251,5 @@ class Prediction:
             "calibration": lambda v, n, s: Calibration.from_dict(v, n, s),
             "preset": lambda v, n, s: text(v, n, s, optional=True),
             "fallback_reason": lambda v, n, s: text(v, n, s, optional=True),
+            "relative": lambda v, n, s: None if v is None else Relative.from_dict(v, n, s),
         })

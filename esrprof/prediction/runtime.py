@@ -25,12 +25,10 @@ from typing import Any
 import torch
 
 from esrprof.counting.engine import Observer
-from esrprof.counting.formulas import classify, op_name
-from esrprof.prediction.kinds import DEFAULT_GROUP, GROUP_OF
+from esrprof.counting.formulas import op_name
+from esrprof.kinds import ARITHMETIC_PEAK, group_of
 from esrprof.prediction.memory import tensors_in
 
-_ARITHMETIC = {"conv": "conv", "linear": "matmul", "matmul": "matmul", "attention": "matmul",
-               "custom": "matmul"}
 _ALLOCATION_ONLY = frozenset({"aten.empty", "aten.empty_like", "aten.empty_strided",
                               "aten.new_empty", "aten.new_empty_strided"})
 
@@ -46,10 +44,11 @@ class OpRow:
     read_bytes: int
     write_bytes: int
     dtype: torch.dtype
+    cost_class: str = ""  # the microbenchmarked class (COST_CLASSES), "" for none
 
     @property
     def group(self) -> str:
-        return GROUP_OF.get(self.kind, DEFAULT_GROUP)
+        return group_of(self.kind)
 
     @property
     def bytes_moved(self) -> int:
@@ -59,8 +58,7 @@ class OpRow:
 class CostObserver(Observer):
     """An engine observer that turns every kernel-launching op into an :class:`OpRow`."""
 
-    def __init__(self, module_types: Mapping[str, str] | None = None) -> None:
-        self._module_types = dict(module_types or {})
+    def __init__(self) -> None:
         self.rows: list[OpRow] = []
 
     def on_input(self, x: torch.Tensor) -> None:
@@ -70,8 +68,8 @@ class CostObserver(Observer):
         pass
 
     def on_op(self, func: Any, args: tuple, kwargs: dict, out: Any, module: str) -> None:
-        op_class = classify(func)
-        if op_class.kind == "view":
+        kind, op_class = self.op_kind(func, module)
+        if kind == "view":
             return
         name = op_name(func)
         if name in _ALLOCATION_ONLY:
@@ -83,9 +81,7 @@ class CostObserver(Observer):
             read_from = {_sid(t) for t in ins}
             if all(_sid(t) in read_from for t in outs):  # aliases an input: no kernel
                 return
-        kind, macs = op_class.kind, op_class.macs(args, kwargs, out)
-        if kind == "matmul" and self._module_types.get(module) == "Linear":
-            kind = "linear"
+        macs = op_class.macs(args, kwargs, out)
         written = {_sid(t) for t in outs}
         # an in-place op's ``self`` is both read and written; count its write once, below
         read = sum(_distinct_bytes(t) for t in ins if not (mutates and _sid(t) in written))
@@ -93,9 +89,50 @@ class CostObserver(Observer):
             read += sum(_distinct_bytes(t) for t in outs)
         dtype = next((t.dtype for t in (*outs, *ins) if t.is_floating_point()), torch.float32)
         self.rows.append(OpRow(
-            module, name, kind, 2 * macs if kind in _ARITHMETIC else 0,
+            module, name, kind, 2 * macs if kind in ARITHMETIC_PEAK else 0,
             read, sum(_distinct_bytes(t) for t in outs), dtype,
+            cost_class(name, kind, args, dtype),
         ))
+
+
+# The op cost classes a microbenchmark measures (microbench.py); a calibrated device's
+# ``class_factors`` scale each class's roofline time.
+COST_CLASSES = ("conv_dense", "conv_1x1", "conv_depthwise", "conv_few_channels", "conv_half",
+                "conv_half_unaligned",
+                "adaptive_pool", "interpolate", "pixel_shuffle", "layer_norm", "gelu", "softmax",
+                "copy", "attention")
+_BY_OP = {
+    "aten._adaptive_avg_pool2d": "adaptive_pool", "aten.adaptive_avg_pool2d": "adaptive_pool",
+    "aten.adaptive_max_pool2d": "adaptive_pool",
+    "aten.upsample_bilinear2d": "interpolate", "aten.upsample_bicubic2d": "interpolate",
+    "aten.upsample_nearest2d": "interpolate",
+    "aten.pixel_shuffle": "pixel_shuffle", "aten.pixel_unshuffle": "pixel_shuffle",
+    "aten.native_layer_norm": "layer_norm", "aten.layer_norm": "layer_norm",
+    "aten.gelu": "gelu", "aten._softmax": "softmax", "aten._safe_softmax": "softmax",
+    "aten.clone": "copy", "aten.copy_": "copy", "aten._to_copy": "copy",
+}
+
+
+def cost_class(name: str, kind: str, args: Sequence[Any], dtype: torch.dtype) -> str:
+    """The cost class of one kernel: convolutions by shape, the rest by op."""
+    if kind == "conv" and len(args) > 1 and isinstance(args[1], torch.Tensor):
+        weight = args[1]
+        groups = args[-1] if isinstance(args[-1], int) else 1
+        c_in = weight.shape[1] * groups
+        if dtype in (torch.float16, torch.bfloat16):
+            # tensor cores take 16-bit convolutions whose channels come in multiples of 8
+            aligned = weight.shape[0] % 8 == 0 and weight.shape[1] % 8 == 0
+            return "conv_half" if aligned else "conv_half_unaligned"
+        if groups > 1 and groups == c_in:
+            return "conv_depthwise"
+        if tuple(weight.shape[2:]) in ((1, 1), (1,)):
+            return "conv_1x1"
+        if c_in <= 4:
+            return "conv_few_channels"
+        return "conv_dense"
+    if kind == "attention":
+        return "attention"
+    return _BY_OP.get(name, "")
 
 
 def _sid(t: torch.Tensor) -> int:
@@ -143,16 +180,26 @@ def op_times(
     compute_efficiency: float,
     bandwidth_efficiency: float,
     floor_s: float,
+    class_factors: Mapping[str, float] | None = None,
 ) -> list[OpTime]:
-    """Each row's compute, traffic and floor time. ``peak_flops(dtype, kind)`` gives FLOP/s."""
+    """Each row's compute, traffic and floor time. ``peak_flops(dtype, kind)`` gives FLOP/s;
+    ``class_factors`` (a calibrated device's) scale the roofline time of a cost class."""
+    factors = class_factors or {}
     out = []
     for r in rows:
         compute = 0.0
         if r.flops:
             kind = "conv" if r.kind == "conv" else "matmul"
-            compute = r.flops / (peak_flops(r.dtype, kind) * compute_efficiency)
+            if r.cost_class == "conv_half_unaligned":
+                # tensor cores cannot take it: the CUDA cores' rate (the plain fp32 rate, as
+                # an fp32 matmul gets it: no tensor-core or TF32 path)
+                peak = peak_flops(torch.float32, "matmul")
+            else:
+                peak = peak_flops(r.dtype, kind)
+            compute = r.flops / (peak * compute_efficiency)
         traffic = r.bytes_moved / (bandwidth * bandwidth_efficiency)
-        out.append(OpTime(r, compute, traffic, floor_s))
+        f = factors.get(r.cost_class, 1.0)
+        out.append(OpTime(r, compute * f, traffic * f, floor_s))
     return out
 
 
@@ -167,4 +214,5 @@ def total_seconds(
     ))
 
 
-__all__ = ["CostObserver", "OpRow", "OpTime", "op_times", "total_seconds"]
+__all__ = ["COST_CLASSES", "CostObserver", "OpRow", "OpTime", "cost_class", "op_times",
+           "total_seconds"]

@@ -26,7 +26,7 @@ from typing import Any
 from esrprof.challenges import challenge
 from esrprof.errors import UsageError
 from esrprof.report.inputs import Entries, load_entries, with_reference_predictions
-from esrprof.report.prediction import PredictionFindings
+from esrprof.report.prediction import PredictionFindings, predicted_score_board
 from esrprof.report.prediction import analyse as analyse_predictions
 from esrprof.report.ranking import (
     METRICS,
@@ -157,6 +157,9 @@ def build_report(
         boards.append(score_board(entries, ranking, score, options.score_baseline))
     for metric in options.rank_by:
         boards.append(metric_board(entries, ranking, metric))
+    predicted = predicted_score_board(entries, ranking)  # entries without a measured runtime
+    if predicted is not None:
+        boards.append(predicted)
     if not boards:
         raise UsageError("no leaderboard can be built from these inputs: " + "; ".join(skipped))
     prediction = (analyse_predictions(entries.table, entries.predictions)

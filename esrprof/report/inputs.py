@@ -276,7 +276,7 @@ def with_reference_predictions(entries: Entries) -> Entries:
     rows = [m for m in entries.reference_rows() if m not in entries.predictions]
     if not rows:
         return entries
-    from esrprof.prediction import predict_challenge
+    from esrprof.prediction.api import try_predict_challenge
     from esrprof.zoo.registry import REGISTRY
 
     by_team = {ref.team: ref for ref in REGISTRY.values() if ref.team}
@@ -286,7 +286,11 @@ def with_reference_predictions(entries: Entries) -> Entries:
         ref = by_team.get(model)
         if ref is None:
             continue
-        predictions[model] = predict_challenge(ref.build())
+        # the prediction policy (docs/prediction.md): a failed prediction leaves the row bare
+        prediction, _ = try_predict_challenge(ref.build())
+        if prediction is None:
+            continue
+        predictions[model] = prediction
         sources[model] = f"reference model {ref.name} (esrprof.zoo), NTIRE 2022 protocol"
     return replace(entries, predictions=predictions, prediction_sources=sources)
 

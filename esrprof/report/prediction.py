@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esrprof.extras import require
+from esrprof.kinds import TIME_LABELS
 from esrprof.prediction.kinds import KINDS
 from esrprof.report.charts import (
     FORMATS,
@@ -35,14 +36,7 @@ from esrprof.report.summary import Correlation, correlate, positive_pairs
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.prediction.api import Prediction
 
-KIND_LABELS = {
-    "convolution": "convolution",
-    "matmul": "attention / matmul",
-    "elementwise": "element-wise",
-    "data_movement": "data movement (cat, copies, pixel-shuffle)",
-    "normalization": "normalization",
-    "kernel_floor": "kernel floor",
-}
+KIND_LABELS = TIME_LABELS
 # The order the report's table shows the kinds in.
 TABLE_KINDS = ("convolution", "elementwise", "data_movement", "matmul", "normalization",
                "kernel_floor")
@@ -414,3 +408,50 @@ __all__ = [
     "time_by_kind",
     "write_prediction_charts",
 ]
+
+
+def predicted_score_board(entries: Any, options: Any) -> Any:
+    """A leaderboard by the *predicted* score, for entries that carry a prediction under a
+    scoring year's rules (``relative.score``) and have no measured runtime; None when there is
+    no such entry. Said so in its title and description: it ranks predictions."""
+    pd = require("pandas", "the report")
+
+    from esrprof.report.ranking import Leaderboard, _finish, eligibility, rank_values
+
+    table = entries.table
+    rows = []
+    for _, row in table.iterrows():
+        p = entries.predictions.get(row["model"])
+        rel = getattr(p, "relative", None) if p is not None else None
+        measured = row.get("runtime_ms")
+        if rel is None or rel.score is None or (measured is not None and measured == measured):
+            continue
+        rows.append((row, rel))
+    if not rows:
+        return None
+    years = sorted({rel.challenge for _, rel in rows})
+    baselines = sorted({rel.baseline for _, rel in rows})
+    frame = pd.DataFrame([{
+        "model": row["model"],
+        "predicted_runtime_ratio": round(rel.runtime_ratio, 3),
+        "flops_g": rel.flops_g,
+        "params_m": rel.params_m,
+        "predicted_score": round(rel.score, 3),
+        "psnr_val": row.get("psnr_val"),
+        "psnr_test": row.get("psnr_test"),
+    } for row, rel in rows])
+    reasons = eligibility(frame, options.psnr_gate)
+    if len(years) > 1:  # scores of different years never share one ranking
+        reasons[:] = "predicted under several years' rules: " + ", ".join(years)
+    frame["note"] = reasons
+    frame.insert(0, "rank", rank_values(frame["predicted_score"].where(reasons == "")))
+    frame = _finish(frame, "predicted_score")
+    desc = (
+        "No measured runtime: ranked by the PREDICTED score, the year's formula with each "
+        "model's exact FLOPs and params and its runtime ratio to the baseline "
+        f"({', '.join(baselines)}), both predicted from the shape trace on the year's GPU. "
+        "A prediction, not a measurement (docs/prediction.md: how far to trust it)."
+    )
+    return Leaderboard(f"predicted_score_{years[0]}",
+                       f"Predicted score ({', '.join(years)} rules, vs {', '.join(baselines)})",
+                       desc, frame)

@@ -11,7 +11,7 @@ from typing import Any
 
 from esrprof.api import count
 from esrprof.challenges import Challenge, challenge
-from esrprof.prediction.api import predict_challenge
+from esrprof.prediction.api import try_predict_challenge
 from esrprof.rankstats import spearman as rank_correlation
 from esrprof.results import convention_counts
 from esrprof.zoo.registry import REGISTRY, ReferenceModel, get
@@ -130,7 +130,8 @@ def measure(entry: ReferenceModel, input_shape: Sequence[int] = (1, 3, 256, 256)
     counts = count(model, tuple(input_shape))
     prediction = None
     if predict and rules.preset.gpu is not None:
-        prediction = predict_challenge(model, rules.preset)
+        # the prediction policy (docs/prediction.md): a failed prediction is None, the row stands
+        prediction = try_predict_challenge(model, rules.preset)[0]
     n = counts.ntire2022
     flops = convention_counts(counts, rules.counting.convention)
     measured = Figures(counts.params / 1e6, flops.macs / 1e9 if flops is not None else None,
