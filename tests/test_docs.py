@@ -155,7 +155,8 @@ def test_synopsis_lines_are_marked():
     placeholder = re.compile(r"\[[A-Z-]+|\b[A-Z]{3,}\s\.\.\.|\s\.\.\.\]")
     bad = [b.where for d in DOCUMENTS for b in runnable(d)
            if b.language != "python" and "synopsis" not in b.options
-           and placeholder.search(b.body)]
+           and placeholder.search(console_commands(b.body) if b.language == "console"
+                                  else b.body)]
     assert not bad, f"synopsis lines in runnable blocks: {bad}"
 
 
