@@ -34,9 +34,10 @@ def _entries(folder: Path) -> Path:
 
 def _record(path: Path) -> dict:
     """The record less when and where it was written, and how long counting took (Ray gives its
-    tasks one CPU thread: environment.threads says so)."""
+    tasks one CPU thread: environment.threads says so), and less esrprof's mark (a hash of the
+    whole file, timestamps included)."""
     data = json.loads(path.read_text())
-    for key in ("created", "environment"):
+    for key in ("created", "environment", "esrprof_file"):
         data.pop(key)
     data["counts"].pop("seconds")
     data["prediction"].pop("seconds")
