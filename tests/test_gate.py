@@ -526,7 +526,10 @@ def test_a_baseline_source_calling_sys_exit_fails_the_gate(tmp_path, capsys, whe
     out.write_text(json.dumps(data))
     capsys.readouterr()
     assert _gate(net, out, "--no-absolute") == 1
-    captured = _one_line_error(capsys, "sys.exit(0)")
+    captured = capsys.readouterr()
+    notice, error = captured.err.strip().splitlines()  # the source differs from the file
+    assert "the baseline is code" in notice and f"differs from {net}" in notice
+    assert error.startswith("esrprof: error:") and "sys.exit(0)" in error
     assert "PASS" not in captured.out
 
 
@@ -565,6 +568,8 @@ def test_a_reference_spec_that_is_not_a_module_class_never_runs(tmp_path, capsys
     out.write_text(json.dumps(data))
     capsys.readouterr()
     assert _gate(net, out, "--against-reference") == 2
+    _one_line_error(capsys, "reference spec os:system", "--trust-spec")
+    assert _gate(net, out, "--against-reference", "--trust-spec") == 2
     _one_line_error(capsys, "os:system is not a torch.nn.Module class")
     assert not marker.exists()
 
