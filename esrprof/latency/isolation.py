@@ -147,13 +147,13 @@ def _answer(work: Callable[..., Any], args: tuple[Any, ...], folder: Path) -> No
         value: tuple[str, Any] = ("ok", work(*args))
     except EsrprofError as exc:
         value = ("error", exc)
-    except BaseException as exc:  # noqa: BLE001 - a bug in esrprof: say what it was
+    except BaseException as exc:  # a bug in esrprof: say what it was
         from esrprof.errors import describe
 
         value = ("error", f"{describe(exc)} (an esrprof bug: please report it)")
     try:
         data = pickle.dumps(value)
-    except Exception as exc:  # noqa: BLE001 - an answer that cannot travel
+    except Exception as exc:  # an answer that cannot travel
         data = pickle.dumps(("error", f"its answer cannot be sent back ({exc})"))
     partial = folder / (_RESULT + ".part")
     partial.write_bytes(data)
@@ -174,7 +174,7 @@ class _ForkedChild:
             code = 0
             try:
                 _answer(work, args, folder)
-            except BaseException:  # noqa: BLE001 - no answer written: the parent says so
+            except BaseException:  # no answer written: the parent says so
                 code = 70
             finally:
                 for stream in (sys.stdout, sys.stderr):
@@ -203,7 +203,7 @@ class _SpawnedChild:
                  what: str) -> None:
         try:
             payload = pickle.dumps(list(sys.path)) + pickle.dumps((work, args))
-        except Exception as exc:  # noqa: BLE001 - a model pickle cannot carry
+        except Exception as exc:  # a model pickle cannot carry
             raise UsageError(
                 f"{what}: the work cannot be sent to a child process ({type(exc).__name__}: "
                 f"{str(exc)[:200]}); define the model's class at module level"
