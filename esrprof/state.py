@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import collections
 import sys
+import threading
 import types
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -373,6 +375,26 @@ def _restore_tensor(state: _TensorState) -> None:
         data.copy_(state.saved)
 
 
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+@contextmanager
+def exclusive(model: nn.Module | None) -> Iterator[None]:
+    """Hold ``model`` for the block: another thread measuring the same model waits. Without
+    it, two monitors of one model in two threads each save the flags the other has just set
+    (eval), and the model is left in eval mode."""
+    if model is None:
+        yield
+        return
+    with _LOCKS_LOCK:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+    with lock:
+        yield
+
+
 @contextmanager
 def preserved(
     model: nn.Module | None = None, *, eval_mode: bool = False, values: bool = True
@@ -383,7 +405,16 @@ def preserved(
     restored afterwards, not just the root's). With ``values`` (the default) a copy of every
     tensor the model holds is kept (on the CPU) so that values written in place come back;
     the counting engine turns it off where it guarantees no real tensor is ever written.
+    One thread at a time holds a model here (:func:`exclusive`).
     """
+    with exclusive(model), _preserved(model, eval_mode=eval_mode, values=values) as snapshot:
+        yield snapshot
+
+
+@contextmanager
+def _preserved(
+    model: nn.Module | None, *, eval_mode: bool, values: bool
+) -> Iterator[Snapshot | None]:
     modes = [(m, m.training) for m in model.modules()] if model is not None else []
     snapshot = Snapshot.of_model(model, values=values) if model is not None else None
     grad_enabled = torch.is_grad_enabled()
