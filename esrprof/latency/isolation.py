@@ -228,9 +228,21 @@ def _spawned_main(folder: Path) -> int:
         # the parent's import path first: the work's classes (a test module's, a user
         # package's) are imported by name while it is unpickled
         sys.path[:] = pickle.load(fh)
-        work, args = pickle.load(fh)
+        try:
+            work, args = pickle.load(fh)
+        except Exception as exc:  # a class defined in the parent's __main__, say
+            from esrprof.errors import describe
+
+            reason = UsageError(f"the work cannot be loaded in a fresh interpreter "
+                                f"({describe(exc)}); define the model's class in an "
+                                "importable module")
+            work, args = _raise, (reason,)
     _answer(work, args, folder)
     return 0
+
+
+def _raise(error: BaseException) -> None:
+    raise error
 
 
 if __name__ == "__main__":  # pragma: no cover - the spawned child
