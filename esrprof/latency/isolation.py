@@ -120,8 +120,8 @@ def _wait(child: Any, folder: Path, what: str, bound_s: float) -> Any:
     try:
         kind, value = pickle.loads(answer.read_bytes())
     except Exception as exc:  # a torn or foreign file: no verdict
-        raise ChildFailed(f"{what} left an unreadable answer ({type(exc).__name__}); "
-                          f"it {_cause(status)}") from None
+        raise ChildFailed(f"{what} left an unreadable answer ({type(exc).__name__}): "
+                          f"{_cause(status)}") from None
     if kind == "ok":
         return value
     if kind == "error" and isinstance(value, EsrprofError):
