@@ -102,7 +102,7 @@ def test_a_changed_reference_is_refused_before_import(project, capsys):
 
 
 def test_a_reference_outside_the_allowed_folders_is_refused(project, capsys, tmp_path_factory):
-    folder, out = project
+    _, out = project
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (elsewhere / "ref.py").write_text(REFERENCE)
     digest = hashlib.sha256(REFERENCE.encode()).hexdigest()
@@ -118,7 +118,7 @@ def test_a_reference_outside_the_allowed_folders_is_refused(project, capsys, tmp
 
 def test_a_module_spec_is_never_imported_to_check_it(project, capfd):
     # the module form: `this` prints the Zen of Python when imported
-    folder, out = project
+    _, out = project
     _edit(out, lambda d: d["reference"].update(spec="this:Foo"))
     assert _gate(out, "--against-reference") == 2
     captured = capfd.readouterr()

@@ -44,9 +44,9 @@ def mask(h, w, device):
 """
 
 NET = """
-import helpers
-from acts import ACT2FN
-from helpers import mask
+import esrprof_test_helpers as helpers
+from esrprof_test_acts import ACT2FN
+from esrprof_test_helpers import mask
 from torch import nn
 
 
@@ -67,17 +67,17 @@ class Net(nn.Module):
 def net(tmp_path, monkeypatch):
     folder = tmp_path / "outside"
     folder.mkdir()
-    (folder / "acts.py").write_text(ACTS)
-    (folder / "helpers.py").write_text(HELPERS)
+    (folder / "esrprof_test_acts.py").write_text(ACTS)
+    (folder / "esrprof_test_helpers.py").write_text(HELPERS)
     (folder / "outside_net.py").write_text(NET)
     monkeypatch.syspath_prepend(str(folder))
-    for name in ("acts", "helpers"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    return build(f"{folder / 'outside_net.py'}:Net")
+    yield build(f"{folder / 'outside_net.py'}:Net")
+    for name in ("esrprof_test_acts", "esrprof_test_helpers"):
+        sys.modules.pop(name, None)
 
 
 def test_a_dict_subclass_that_builds_on_lookup_keeps_its_classes(net):
-    acts = sys.modules["acts"]
+    acts = sys.modules["esrprof_test_acts"]
     raw = dict(dict.items(acts.ACT2FN))
     esrprof.count(net, (1, 3, 16, 16))
     # classes, not the instances lookups build
@@ -89,7 +89,7 @@ def test_a_dict_subclass_that_builds_on_lookup_keeps_its_classes(net):
 
 
 def test_a_helper_modules_cache_gets_no_meta_tensor(net):
-    helpers = sys.modules["helpers"]
+    helpers = sys.modules["esrprof_test_helpers"]
     esrprof.count(net, (1, 3, 16, 16))
     assert helpers._MASKS == {}
     out = net(torch.rand(1, 3, 8, 8))  # a meta mask in the cache would fail here
