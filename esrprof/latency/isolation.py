@@ -12,10 +12,11 @@ an answer, is killed by a signal, or runs past the bound (it is killed) is a
 :class:`ChildFailed`: exit 1, one line naming the cause.
 
 How the child starts: on Linux, when CUDA is not initialised in this process, by ``fork`` (a
-few milliseconds; the child has the parent's objects, so the pytest fixture's model is not
-copied, and an injected clock keeps working). Elsewhere, or after CUDA is initialised (a forked
-child cannot use it), by a fresh interpreter (``python -m esrprof.latency.isolation``) that
-unpickles the work; it pays torch's import again (~1-3 s).
+fraction of a second: benchmarks/bench_isolation.py; the child has the parent's objects, so
+the pytest fixture's model is not copied, and an injected clock keeps working). Elsewhere,
+or after CUDA is initialised (a forked child cannot use it), by a fresh interpreter
+(``python -m esrprof.latency.isolation``) that unpickles the work; it pays torch's import
+again (1-3 s on a quiet machine).
 
 A forked child runs one intra-op thread only: GNU OpenMP's pool does not survive ``fork`` (a
 child of a process that computed with two threads deadlocks on its first parallel op). The
