@@ -4,7 +4,10 @@
     >>> counts = esrprof.count(model, (1, 3, 256, 256))
     >>> counts.ntire2022.macs, counts.complete.macs
 
-Heavy modules (fvcore, thop, pandas, matplotlib) load only where they are used.
+Only the errors and the version load with the package: every other name resolves on first use.
+That is what keeps torch out of ``esrprof --help`` and every usage error of the command line
+(its modules live under this package, so importing them runs this file first;
+tests/test_fast_doors.py checks it).
 """
 
 from __future__ import annotations
@@ -22,17 +25,22 @@ from esrprof.errors import (
     SpecError,
     UsageError,
 )
-from esrprof.results import Counts, Result, load_result
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.api import count, profile
+    from esrprof.challenges import challenge
     from esrprof.loading import load_model
     from esrprof.monitor import Monitor
     from esrprof.prediction.api import Prediction, predict, predict_challenge
+    from esrprof.results import Counts, Result, load_result
     from esrprof.run import RunConfig, measure
 
-# name -> module; resolved on first use so `import esrprof` stays light.
+# name -> module; resolved on first use so `import esrprof` does not import torch.
 _LAZY = {
+    "Counts": "esrprof.results",
+    "Result": "esrprof.results",
+    "load_result": "esrprof.results",
+    "challenge": "esrprof.challenges",
     "count": "esrprof.api",
     "profile": "esrprof.api",
     "load_model": "esrprof.loading",
@@ -59,6 +67,7 @@ __all__ = [
     "SpecError",
     "UsageError",
     "__version__",
+    "challenge",
     "count",
     "load_model",
     "load_result",

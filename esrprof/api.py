@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from esrprof.challenges import Challenge
 from esrprof.counting import engine
 from esrprof.counting.formulas import Formulas
 from esrprof.counting.peers import parse_counters, run_peers
@@ -57,18 +58,23 @@ def profile(
     info: ModelInfo | None = None,
     backend: str = "auto",
     predict: bool | str | GpuSpec = False,
+    challenge: str | None = None,
 ) -> Result:
     """Counts, and with ``run=RunConfig(...)`` latency, memory and quality, as one Result.
 
-    ``predict``: also predict the challenge's GPU figures (NTIRE 2022 protocol) from the shape
-    trace — ``True`` for its Titan Xp, or a GPU name / ``custom:...`` spec / ``GpuSpec``.
+    ``challenge``: the NTIRE year whose rules the figures follow (``"ntire2022"`` ...
+    ``"ntire2026"``; default the latest, :data:`esrprof.challenges.LATEST`); recorded in the
+    result. ``predict``: also predict that year's GPU figures from the shape trace — ``True``
+    for its GPU, or a GPU name / ``custom:...`` spec / ``GpuSpec``.
     """
+    rules = rules_for(challenge)
     counts = count(model, input_shape, counters=counters, backend=backend)
     prediction = None
     if predict is not False:
         from esrprof.prediction.api import predict_challenge
 
-        prediction = predict_challenge(model, gpu=None if predict is True else predict)
+        prediction = predict_challenge(model, rules.preset,
+                                       gpu=None if predict is True else predict)
     info = info or ModelInfo(name=name or type(model).__name__, class_name=type(model).__name__)
     if name and info.name != name:
         info = dataclasses.replace(info, name=name)
@@ -89,17 +95,26 @@ def profile(
         run=run_result,
         environment=environment,
         prediction=prediction,
+        challenge=rules.name,
     )
 
 
-def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None
-                ) -> tuple[Prediction | None, str | None]:
-    """The NTIRE 2022 prediction, or why there is none: a model the prediction cannot trace
-    (it needs other input sizes, say) keeps its counts, with a note in place of the figures."""
+def rules_for(challenge: str | None) -> Challenge:
+    """A challenge year's rules by name; None: the latest."""
+    from esrprof.challenges import challenge as lookup
+
+    return lookup(challenge)
+
+
+def try_predict(model: nn.Module, gpu: str | GpuSpec | None = None,
+                challenge: str = "ntire2022") -> tuple[Prediction | None, str | None]:
+    """A challenge year's prediction, or why there is none: a model the prediction cannot
+    trace (it needs other input sizes, say) keeps its counts, with a note in place of the
+    figures."""
     from esrprof.prediction.api import predict_challenge
 
     try:
-        return predict_challenge(model, gpu=gpu), None
+        return predict_challenge(model, challenge, gpu=gpu), None
     except ModelError as exc:
         return None, str(exc)
 

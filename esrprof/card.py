@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from esrprof.challenges import CHALLENGES, CONVENTIONS, Challenge, challenge
 from esrprof.prediction.kinds import KINDS
 from esrprof.probe import shape_text
-from esrprof.results import Counts, ModelInfo
+from esrprof.results import Counts, ModelInfo, convention_counts
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.prediction.api import Prediction
@@ -27,7 +28,9 @@ def _m(n: int) -> str:
     return f"{n / 1e6:.2f}"
 
 
-def counts_card(info: ModelInfo, counts: Counts) -> str:
+def counts_card(info: ModelInfo, counts: Counts, rules: Challenge | None = None) -> str:
+    """The header and the challenge's four figures, counted as ``rules`` (a challenge year;
+    default NTIRE 2022) counts them, with the other convention's FLOPs where they differ."""
     shape = shape_text(counts.input_shape)
     how = {
         "meta": "on meta tensors (no arithmetic)",
@@ -41,20 +44,45 @@ def counts_card(info: ModelInfo, counts: Counts) -> str:
     if counts.fallback_reason:
         lines.append(f"  note: shapes alone were not enough ({counts.fallback_reason})")
     n = counts.ntire2022
+    rules = rules or challenge("ntire2022")
+    flops = convention_counts(counts, rules.counting.convention)
+    header = (f"{rules.rules_line} (FLOPs = multiply-accumulates)"
+              if rules.name != "ntire2022" else
+              "NTIRE 2022 convention (FLOPs = multiply-accumulates, as the challenge counted them)")
     lines += [
         "",
-        "NTIRE 2022 convention (FLOPs = multiply-accumulates, as the challenge counted them)",
+        header,
         tabulate(
-            [[f"{counts.params / 1e6:.3f}", _g(n.macs), _m(n.activations), n.convs]],
+            [[f"{counts.params / 1e6:.3f}", _g(flops.macs) if flops is not None else "n/a",
+              _m(n.activations), n.convs]],
             headers=["#Params [M]", "FLOPs [G]", "#Acts [M]", "#Conv"],
             tablefmt="simple",
             disable_numparse=True,
         ),
         f"buffers: {counts.buffers:,} elements (not counted by the challenge)",
-        "",
     ]
+    lines += _other_conventions(counts, rules)
+    lines.append("")
     lines.append(complete_table(counts))
     return "\n".join(lines)
+
+
+def _other_conventions(counts: Counts, rules: Challenge) -> list[str]:
+    """One line per other convention whose FLOPs differ at the printed precision (0.01 G)."""
+    ours = convention_counts(counts, rules.counting.convention)
+    if ours is None:
+        return [f"FLOPs by the {rules.counting.convention} convention: not available in this "
+                "build"]
+    out = []
+    for convention in CONVENTIONS:
+        other = convention_counts(counts, convention)
+        if convention == rules.counting.convention or other is None:
+            continue
+        if _g(other.macs) != _g(ours.macs):
+            years = ", ".join(c.title for c in CHALLENGES.values()
+                              if c.counting.convention == convention)
+            out.append(f"FLOPs by the {convention} convention ({years}): {_g(other.macs)} G")
+    return out
 
 
 def complete_table(counts: Counts) -> str:
@@ -154,18 +182,18 @@ _KIND_WORDS = {
 def prediction_block(p: Prediction, top_kinds: int = 4) -> str:
     """The block ``esrprof profile`` prints, plainly labelled as a prediction."""
     m, r = p.memory, p.runtime
-    challenge = p.preset == "ntire2022"
-    protocol = "the NTIRE 2022 protocol on " if challenge else ""
+    on_protocol = p.preset is not None
+    protocol = (f"the {challenge(p.preset).title} protocol on " if on_protocol else "")
     kinds = sorted((k for k in r.by_kind if k.kind in KINDS and k.ms > 0),
                    key=lambda k: -k.ms)[:top_kinds]
     lines = [
         f"Predicted, not measured ({protocol}{p.gpu.label}, {p.dtype}, from the shape trace)",
         f"  peak GPU memory {m.peak_allocated_mib:9.1f} MiB at {shape_text(m.input_shape)}"
-        + (", the largest validation image" if challenge else "")
+        + (", the largest validation image" if on_protocol else "")
         + f" (weights {m.weights_mib:.1f} MiB)",
         f"  {'':16}peak at {m.peak_module or '(root)'} ({m.peak_op})",
         f"  runtime         {r.ms:9.1f} ms  at {shape_text(r.input_shape)}"
-        + (", a typical image" if challenge else "") + f"; {r.kernels} kernels",
+        + (", a typical image" if on_protocol else "") + f"; {r.kernels} kernels",
         f"  {'':16}{100 * r.memory_bound_share:.0f} % of the time in bandwidth-limited kernels",
     ]
     if kinds:

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from esrprof.challenges import challenge as challenge_rules
 from esrprof.errors import DataError
+from esrprof.extras import require
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SPLITS = ("valid", "test")
@@ -104,8 +107,8 @@ class ImageSet:
 
 def read_image(path: Path) -> torch.Tensor:
     """An image file as a ``3,H,W`` uint8 RGB tensor; UnreadableImage names the file."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    Image = require("PIL.Image", "reading images")
+    UnidentifiedImageError = Image.UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
@@ -119,8 +122,7 @@ def read_image(path: Path) -> torch.Tensor:
 def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """LR from HR the way DIV2K made it, as closely as Pillow allows: mod-crop, then an
     anti-aliased bicubic resize by 1/scale (MATLAB's ``imresize`` differs by rounding only)."""
-    import numpy as np
-    from PIL import Image
+    Image = require("PIL.Image", "writing images")
 
     h, w = hr.shape[-2:]
     h, w = h - h % scale, w - w % scale
@@ -171,9 +173,15 @@ def synthetic(
     quick: bool = False,
     images_per_split: int | None = None,
     seed: int = 0,
+    challenge: str = "ntire2022",
 ) -> ImageSet:
-    """The default set: LR-only synthetic images with DIV2K-like shapes (no HR, so no PSNR)."""
-    n = images_per_split or (QUICK_IMAGES_PER_SPLIT if quick else FULL_IMAGES_PER_SPLIT)
+    """The default set: LR-only synthetic images with DIV2K-like shapes (no HR, so no PSNR),
+    as many per split as the ``challenge`` year's sets hold (100 for DIV2K, 200 for the
+    DIV2K+LSDIR sets of 2024-2026)."""
+    rules = challenge_rules(challenge)
+    full = {s.name: s.images for s in rules.data.splits}
+    n = images_per_split or (QUICK_IMAGES_PER_SPLIT if quick
+                             else max(full.get(s, FULL_IMAGES_PER_SPLIT) for s in splits))
     out = []
     for k, name in enumerate(splits):
         first = DIV2K_FIRST_INDEX.get(name, 1 + 1000 * (k + 1))
@@ -189,8 +197,11 @@ def synthetic(
     long_side = DIV2K_LR_LONG_SIDE // (QUICK_DIVISOR if quick else 1)
     shrink = f" / {QUICK_DIVISOR}" if quick else ""
     size = f"DIV2K-like LR shapes{shrink} (long side {long_side} px)"
-    desc = f"synthetic ({mode}): {n} images per split, {size}, no HR"
-    return ImageSet("synthetic", desc, tuple(out), {"synthetic": mode, "seed": seed})
+    mix = " + ".join(f"{count} {name}" for name, count in rules.data.splits[0].mix)
+    desc = (f"synthetic ({mode}): {n} images per split, {size}, no HR; the {rules.title} sets "
+            f"hold {mix} images a split")
+    return ImageSet("synthetic", desc, tuple(out),
+                    {"synthetic": mode, "seed": seed, "challenge": rules.name})
 
 
 # ------------------------------------------------------------------------------ on disk

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,11 @@ def jsonable(value: Any) -> Any:
             return jsonable(value.item())
         except (TypeError, ValueError):
             pass
+    pd = sys.modules.get("pandas")  # a pandas NA can only come from a loaded pandas
     try:
-        import pandas as pd
-
-        if pd.isna(value):
+        if pd is not None and pd.isna(value):
             return None
-    except (ImportError, TypeError, ValueError):
+    except (TypeError, ValueError):
         pass
     return _clean_text(str(value))
 

@@ -24,14 +24,13 @@ from torch import nn
 from esrprof.errors import (
     USER_CODE_ERRORS,
     CheckpointError,
-    ResultFileError,
     SpecError,
-    UsageError,
     describe,
     user_code_failed,
 )
-from esrprof.jsonio import loads
 from esrprof.results import ModelInfo
+from esrprof.specs import check_file, check_weights, is_file_target, split_spec
+from esrprof.specs import parse_kwargs as parse_kwargs  # its home is specs (no torch there)
 
 # Keys under which training frameworks nest the weights (BasicSR, Lightning, plain dicts).
 _WRAPPER_KEYS = ("params", "params_ema", "state_dict", "model_state_dict", "model", "net",
@@ -46,25 +45,10 @@ class LoadedModel:
     info: ModelInfo
 
 
-def parse_kwargs(text: str | None) -> dict[str, Any]:
-    """``--kwargs`` JSON -> dict; anything but a JSON object is a usage error."""
-    if text is None or not text.strip():
-        return {}
-    try:
-        value = loads(text, "--kwargs")
-    except ResultFileError as exc:
-        raise UsageError(str(exc)) from None
-    if not isinstance(value, dict):
-        raise UsageError(f"--kwargs must be a JSON object, got {type(value).__name__}")
-    return value
-
-
 def resolve(spec: str) -> type[nn.Module]:
     """The ``nn.Module`` subclass a spec names (anything else is refused before it is called)."""
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr:
-        raise SpecError(f"model spec {spec!r} must be FILE.py:Class or package.module:Class")
-    if target.endswith(".py") or "/" in target or "\\" in target:
+    target, attr = split_spec(spec)
+    if is_file_target(target):
         module = _import_file(Path(target), attr)
         where = target
     else:
@@ -86,10 +70,7 @@ def resolve(spec: str) -> type[nn.Module]:
 
 
 def _import_file(path: Path, attr: str = "Class") -> Any:
-    if not path.exists():
-        raise SpecError(f"no such file: {path}{_module_form_hint(path, attr)}")
-    if path.suffix != ".py":
-        raise SpecError(f"{path} is not a .py file")
+    check_file(path, attr)
     resolved = path.resolve()
     root, dotted = package_root(resolved)
     if dotted is not None:
@@ -193,22 +174,6 @@ def exec_source(
     return module
 
 
-def _module_form_hint(path: Path, attr: str = "Class") -> str:
-    """After a wheel install there is no checkout: say which module to name instead."""
-    if path.is_absolute() or path.suffix != ".py":
-        return ""
-    dotted = ".".join(path.with_suffix("").parts)
-    if not all(p.isidentifier() for p in dotted.split(".")):
-        return ""
-    for candidate in (f"esrprof.{dotted}", dotted):  # the reference models install in esrprof
-        try:
-            if importlib.util.find_spec(candidate) is not None:
-                return f" (installed as a module: use {candidate}:{attr})"
-        except (ImportError, ValueError):
-            continue
-    return ""
-
-
 def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     factory = resolve(spec)
     kwargs = dict(kwargs or {})
@@ -226,8 +191,7 @@ def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
 def read_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
     """A flat state dict from a checkpoint file, unwrapped from the usual containers."""
     p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"no such checkpoint: {p}")
+    check_weights(p)
     try:
         obj = torch.load(p, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from esrprof.extras import MissingExtraError, require
+
 MIB = 1024.0**2
 
 # NVML clocks-throttle-reason bits (nvml.h, stable since driver 3xx).
@@ -60,8 +62,8 @@ def decode_throttle(mask: int) -> tuple[list[str], bool]:
 def nvml() -> Iterator[Any]:
     """The initialised ``pynvml`` module, or None when it or the driver is missing."""
     try:
-        import pynvml
-    except ImportError:
+        pynvml = require("pynvml")
+    except MissingExtraError:
         yield None
         return
     try:
@@ -166,9 +168,9 @@ class NvmlSampler:
 
     def start(self) -> NvmlSampler:
         try:
-            import pynvml
-        except ImportError:
-            self.note = "nvidia-ml-py is not installed: no NVML figures"
+            pynvml = require("pynvml")
+        except MissingExtraError as exc:
+            self.note = f"{exc}; no NVML figures"
             return self
         try:
             pynvml.nvmlInit()
@@ -222,14 +224,16 @@ class NvmlSampler:
 class CudaPeak:
     """Reset the peak on entry, read the peaks on exit (both synchronised)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, reset: bool = True) -> None:
         self.device = device
+        self.reset = reset  # False: the peak carries over from before (the 2024-2026 script)
         self.before = 0
         self.record: dict[str, Any] = {}
 
     def __enter__(self) -> CudaPeak:
         torch.cuda.synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
+        if self.reset:
+            torch.cuda.reset_peak_memory_stats(self.device)
         self.before = torch.cuda.memory_allocated(self.device)
         return self
 
@@ -241,6 +245,7 @@ class CudaPeak:
             "max_reserved_mib": torch.cuda.max_memory_reserved(self.device) / MIB,
             "allocated_before_mib": self.before / MIB,
             "activation_peak_mib": (peak - self.before) / MIB,
+            "peak_reset": self.reset,
         }
 
 
@@ -330,9 +335,11 @@ class SplitMemory:
     """What one split's memory record holds on this device: CUDA peaks plus the NVML sampler on
     a GPU, the RSS growth on a CPU."""
 
-    def __init__(self, device: torch.device, *, use_nvml: bool = True) -> None:
+    def __init__(self, device: torch.device, *, use_nvml: bool = True,
+                 reset: bool = True) -> None:
         self.device = device
         self.use_nvml = use_nvml
+        self.reset = reset  # the CUDA peak (a CPU's RSS growth is per split either way)
         self._cuda: CudaPeak | None = None
         self._nvml: NvmlSampler | None = None
         self._rss: RssPeak | None = None
@@ -342,7 +349,7 @@ class SplitMemory:
         if self.device.type == "cuda":
             if self.use_nvml:
                 self._nvml = NvmlSampler(self.device).start()
-            self._cuda = CudaPeak(self.device).__enter__()
+            self._cuda = CudaPeak(self.device, self.reset).__enter__()
         else:
             self._rss = RssPeak().__enter__()
         return self

@@ -349,7 +349,12 @@ def esrprof_benchmark(request: pytest.FixtureRequest, esrprof_clock: Any) -> Cal
     try:
         benchmark = request.getfixturevalue("benchmark")
     except pytest.FixtureLookupError:
-        pytest.fail("esrprof_benchmark needs the pytest-benchmark plugin", pytrace=False)
+        from esrprof.extras import available, install_hint
+
+        pytest.fail(install_hint("pytest_benchmark", "esrprof_benchmark")
+                    if not available("pytest_benchmark") else
+                    "esrprof_benchmark needs the pytest-benchmark plugin, which is installed "
+                    "but not active (-p no:benchmark?)", pytrace=False)
 
     def run(
         model: Any, input_shape: Sequence[int], *, rounds: int = 50, warmup_rounds: int = 5

@@ -17,20 +17,25 @@ from typing import TYPE_CHECKING, Any
 
 from esrprof import files, jsonio
 from esrprof._version import __version__
+from esrprof.challenges import challenge
 from esrprof.counting.formulas import MAC_KINDS
-from esrprof.errors import ResultFileError
+from esrprof.errors import ResultFileError, UsageError
+from esrprof.extras import require
 from esrprof.jsonio import array, mapping, number, text
 from esrprof.prediction.records import Prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from esrprof.run import RunResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # What changed between versions; a reader refuses any version above SCHEMA_VERSION.
 SCHEMA_HISTORY = {
     1: "first schema: model, input_shape, counts (params, buffers, ntire2022, complete, layers, "
     "peers), runtime, memory, quality, environment; later added, optional on reading: "
-    "quality.split_notes",
+    "quality.split_notes, counts.ntire2024_layers, counts.ntire2024_divergences",
+    2: "top-level 'challenge': the NTIRE year whose rules the figures follow (esrprof/"
+    "challenges/); 'summary' FLOPs follow that year's convention. A version-1 file has none "
+    "and reads as ntire2022",
 }
 
 
@@ -68,6 +73,30 @@ class NtireRecord:
     macs: int
     activations: int
     convs: int
+
+
+@dataclass(frozen=True)
+class Ntire2024Record:
+    """One op as fvcore's FlopCountAnalysis counts it (ntire2024 convention), per module."""
+
+    module: str
+    module_type: str
+    op: str  # the op as the JIT tracer records it, without "aten::" (PythonOp: a Function)
+    calls: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class Ntire2024Divergence:
+    module: str
+    module_type: str
+    ntire2024_macs: int
+    complete_macs: int
+    reason: str
+
+    @property
+    def difference(self) -> int:
+        return self.ntire2024_macs - self.complete_macs
 
 
 @dataclass(frozen=True)
@@ -123,6 +152,9 @@ class Counts:
     divergences: tuple[Divergence, ...] = ()
     peers: dict[str, PeerCount] = field(default_factory=dict)
     seconds: float = 0.0
+    # None: a record written before the ntire2024 convention existed
+    ntire2024_layers: tuple[Ntire2024Record, ...] | None = None
+    ntire2024_divergences: tuple[Ntire2024Divergence, ...] = ()
 
     @property
     def ntire2022(self) -> Ntire2022Counts:
@@ -131,6 +163,16 @@ class Counts:
             activations=sum(r.activations for r in self.ntire2022_layers),
             convs=sum(r.convs for r in self.ntire2022_layers),
         )
+
+    @property
+    def ntire2024(self) -> Ntire2022Counts | None:
+        """The 2024-2026 convention: MACs as fvcore's ``FlopCountAnalysis(...).total()``,
+        #Acts and #Conv the 2022 hooks'. None for a record that predates it."""
+        if self.ntire2024_layers is None:
+            return None
+        hooks = self.ntire2022
+        return Ntire2022Counts(macs=sum(r.macs for r in self.ntire2024_layers),
+                               activations=hooks.activations, convs=hooks.convs)
 
     @property
     def complete(self) -> CompleteCounts:
@@ -181,10 +223,14 @@ class Counts:
             "fallback_reason": self.fallback_reason,
             "seconds": self.seconds,
             "ntire2022": asdict(self.ntire2022),
+            "ntire2024": None if self.ntire2024 is None else asdict(self.ntire2024),
             "complete": {**asdict(complete), "flops": complete.flops},
             "layers": [asdict(r) for r in self.ops],
             "ntire2022_layers": [asdict(r) for r in self.ntire2022_layers],
             "divergences": [asdict(d) for d in self.divergences],
+            "ntire2024_layers": (None if self.ntire2024_layers is None
+                                 else [asdict(r) for r in self.ntire2024_layers]),
+            "ntire2024_divergences": [asdict(d) for d in self.ntire2024_divergences],
             "peers": {
                 name: {**asdict(p), "rel_diff": self.peer_rel_diff(name)}
                 for name, p in self.peers.items()
@@ -214,6 +260,12 @@ class Counts:
             peers={k: _record(PeerCount, v, f"counts.peers.{k}", source)
                    for k, v in peers.items()},
             seconds=number(data.get("seconds", 0.0), "counts.seconds", source, optional=False),
+            ntire2024_layers=(None if data.get("ntire2024_layers") is None else _records(
+                Ntire2024Record, data.get("ntire2024_layers"), "counts.ntire2024_layers",
+                source)),
+            ntire2024_divergences=_records(Ntire2024Divergence,
+                                           data.get("ntire2024_divergences"),
+                                           "counts.ntire2024_divergences", source),
         )
 
 
@@ -257,6 +309,7 @@ class Result:
     prediction: Prediction | None = None  # GPU figures predicted from the shape trace
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
+    challenge: str = "ntire2022"  # the year whose rules the figures follow (esrprof/challenges)
 
     def run_blocks(self) -> dict[str, Any]:
         if self.run is None:
@@ -268,6 +321,7 @@ class Result:
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "esrprof", "version": self.tool_version},
             "created": self.created,
+            "challenge": self.challenge,
             "model": asdict(self.model),
             "input_shape": list(self.input_shape),
             "counts": self.counts.to_dict() if self.counts is not None else None,
@@ -294,13 +348,15 @@ class Result:
         row: dict[str, Any] = {"model": self.model.name}
         if self.counts is not None:
             n = self.counts.ntire2022
+            flops = convention_counts(self.counts, challenge(self.challenge).counting.convention)
             row.update(
                 params_m=self.counts.params / 1e6,
-                flops_g=n.macs / 1e9,
+                flops_g=flops.macs / 1e9 if flops is not None else None,
                 acts_m=n.activations / 1e6,
                 convs=n.convs,
                 complete_macs_g=self.counts.complete.macs / 1e9,
             )
+        row["challenge"] = self.challenge
         row.update(
             runtime_ms=runtime.get("runtime_ms"),
             memory_mib=memory.get("memory_mib"),
@@ -311,9 +367,7 @@ class Result:
         return row
 
     def to_dataframe(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame([self.summary()])
+        return require("pandas", "to_dataframe()").DataFrame([self.summary()])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Result:
@@ -345,6 +399,7 @@ class Result:
             environment=dict(environment),
             prediction=prediction,
             created=str(data.get("created", "")),
+            challenge=_challenge_name(data.get("challenge", "ntire2022"), source),
             tool_version=str(mapping(data.get("tool"), "tool", source, optional=True)
                              .get("version", "")),
         )
@@ -352,7 +407,21 @@ class Result:
 
 # Top-level keys of a result that are not the run's blocks.
 _RESULT_KEYS = ("schema_version", "tool", "created", "model", "input_shape", "counts",
-                "environment", "prediction")
+                "environment", "prediction", "challenge")
+
+
+def _challenge_name(value: Any, source: str) -> str:
+    try:
+        return challenge(text(value, "challenge", source)).name
+    except UsageError as exc:
+        raise ResultFileError(f"{source}: {exc}") from None
+
+
+def convention_counts(counts: Counts, convention: str) -> Any | None:
+    """The ``macs``/``activations``/``convs`` of one counting convention (``ntire2022`` or
+    ``ntire2024``): the FLOPs a challenge year publishes. None where these counts lack it (a
+    record read from a file written without it)."""
+    return getattr(counts, convention, None)
 
 
 def _model_info(value: Any, source: str) -> ModelInfo:

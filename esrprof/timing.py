@@ -199,10 +199,15 @@ class Trials:
     """
 
     samples_ms: tuple[tuple[float, ...], ...]
+    # How the trials make the figure: "best" (2022: the lowest per-call mean) or "mean" (2024 on:
+    # the organisers average their runs).
+    choice: str = "best"
 
     @classmethod
-    def of(cls, trials: Sequence[Sequence[float]]) -> Trials:
-        return cls(tuple(tuple(float(x) for x in t) for t in trials))
+    def of(cls, trials: Sequence[Sequence[float]], choice: str = "best") -> Trials:
+        if choice not in ("best", "mean"):
+            raise UsageError(f"trial choice {choice!r}: best or mean")
+        return cls(tuple(tuple(float(x) for x in t) for t in trials), choice)
 
     @property
     def trial_means_ms(self) -> tuple[float | None, ...]:
@@ -219,7 +224,11 @@ class Trials:
 
     @property
     def runtime_ms(self) -> float | None:
-        """The protocol's figure: the per-call mean of the best trial."""
+        """The protocol's figure: the per-call mean of the best trial, or (``choice="mean"``)
+        the average of the trials' per-call means."""
+        if self.choice == "mean":
+            means = [m for m in self.trial_means_ms if m is not None]
+            return math.fsum(means) / len(means) if means else None
         best = self.best
         return None if best is None else best.mean_ms
 
@@ -235,7 +244,8 @@ class Trials:
         best = self.best
         spread = self.spread
         return {
-            "runtime_ms": None if best is None else best.mean_ms,
+            "runtime_ms": self.runtime_ms,
+            "trial_choice": self.choice,
             "median_ms": None if best is None else best.median_ms,
             "min_ms": None if best is None else best.min_ms,
             "iqr_ms": None if best is None else best.iqr_ms,

@@ -18,7 +18,7 @@ def _in_repo(root, monkeypatch):
 
 
 def test_the_card_carries_a_labelled_prediction(capsys):
-    assert main(["profile", IMDN, "--input-shape", "16x16"]) == 0
+    assert main(["profile", IMDN, "--input-shape", "16x16", "--challenge", "ntire2022"]) == 0
     out = capsys.readouterr().out
     assert "Predicted, not measured" in out and "Titan Xp".lower() in out.lower()
     assert "510x510" in out and "339x510" in out and "bandwidth-limited" in out
@@ -49,7 +49,8 @@ def test_the_api_exports_the_prediction():
 
 def test_zoo_shows_and_writes_predictions(capsys, tmp_path):
     path = tmp_path / "zoo.json"
-    assert main(["zoo", "RLFN", "FMEN", "IMDN", "--json", str(path)]) == 0
+    assert main(["zoo", "RLFN", "FMEN", "IMDN", "--challenge", "ntire2022", "--json",
+                 str(path)]) == 0
     out = capsys.readouterr().out
     assert "Predicted on the NTIRE 2022 protocol" in out and "Spearman" in out
     rows = json.loads(path.read_text())["models"]
@@ -64,7 +65,7 @@ def test_the_json_record_carries_the_prediction_and_reads_back(capsys, tmp_path)
     assert main(["profile", IMDN, "--json", str(path)]) == 0
     capsys.readouterr()
     data = json.loads(path.read_text())
-    assert data["prediction"]["preset"] == "ntire2022"
+    assert data["prediction"]["preset"] == data["challenge"] == "ntire2026"  # the latest year
     loaded = esrprof.load_result(path)
     assert isinstance(loaded.prediction, esrprof.Prediction)
     assert loaded.prediction.to_dict() == data["prediction"]

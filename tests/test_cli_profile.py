@@ -26,13 +26,15 @@ def run_cli(capsys, *argv):
 
 
 def test_profile_imdn_prints_the_challenge_figures(capsys, tmp_path):
-    code, out, err = run_cli(capsys, "profile", IMDN, "--json", str(tmp_path / "r.json"))
+    code, out, err = run_cli(capsys, "profile", IMDN, "--challenge", "ntire2022", "--json",
+                             str(tmp_path / "r.json"))
     assert code == 0, err
     for figure in ("0.894", "58.53", "154.14", "43"):
         assert figure in out
     assert "Complete count" in out and "Divergences" in out
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
+    assert data["challenge"] == "ntire2022"
     assert data["model"]["spec"] == IMDN
     assert data["input_shape"] == [1, 3, 256, 256]
     counts = data["counts"]

@@ -258,13 +258,17 @@ def test_replay_keeps_warmup_blocks_cached_and_resets_the_peak():
 # ------------------------------------------------------------------- the published figures
 
 
+# The registry models in the NTIRE 2022 table (SPAN, the 2026 baseline, is not).
+TABLE1 = [name for name, entry in REGISTRY.items() if entry.published is not None]
+
+
 @pytest.fixture(scope="module")
 def challenge_memory():
     """The registry models: their forwards keep the released code's tensor lifetimes."""
-    return {name: predict_challenge(REGISTRY[name].build()).memory for name in REGISTRY}
+    return {name: predict_challenge(REGISTRY[name].build()).memory for name in TABLE1}
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", TABLE1)
 def test_peak_memory_within_two_percent_of_table1(name, challenge_memory):
     published = REGISTRY[name].published.memory_mib
     predicted = challenge_memory[name].peak_allocated_mib
@@ -280,7 +284,7 @@ def test_the_largest_validation_image_is_510_square(challenge_memory):
         errors = [
             abs(predict_challenge(REGISTRY[n].build(), preset).memory.peak_allocated_mib
                 / REGISTRY[n].published.memory_mib - 1)
-            for n in REGISTRY
+            for n in TABLE1
         ]
         return sum(errors) / len(errors)
 

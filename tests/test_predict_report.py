@@ -31,7 +31,7 @@ def table():
     rows = [
         {"model": n, "runtime_ms": REGISTRY[n].published.runtime_ms,
          "flops_g": REGISTRY[n].published.flops_g, "memory_mib": REGISTRY[n].published.memory_mib}
-        for n in REGISTRY
+        for n in REGISTRY if REGISTRY[n].published is not None  # the 2022 table's models
     ]
     return pd.DataFrame(rows)
 

@@ -44,7 +44,7 @@ def test_ntire2022_counts_reproduce_the_table(name, counts):
         assert round(measured[key], decimals) == expected[key], (name, key, measured[key])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if REGISTRY[n].published])
 def test_published_figures_are_the_tables(name):
     entry = REGISTRY[name]
     row = _table_rows()[entry.team]

@@ -369,11 +369,11 @@ def test_options_become_a_run_config():
         device="cpu", dtype="bf16", channels_last=True, tile=64, tile_overlap=8, trials=5,
         warmup=0, splits=("valid",), max_images=7, cudnn_benchmark=True, pixel_range=255,
         psnr_y=True, on_oom="stop", threads=1, progress=False, nvml=False, scale=2,
-        synthetic="full",
+        synthetic="full", challenge="ntire2026",  # the latest year's protocol by default
     )
     # Unset options leave the library's defaults (and None for registry-filled fields).
     plain = run_config_from_args(_parse("--run"))
-    assert plain.trials == 3 and plain.pixel_range is None and plain.scale is None
+    assert plain.trials == 5 and plain.pixel_range is None and plain.scale is None  # 2026: 5 runs
     assert plain.splits == ("valid", "test")
 
 

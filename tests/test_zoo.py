@@ -9,7 +9,7 @@ from esrprof.zoo.registry import REGISTRY
 
 
 def test_zoo_lists_every_model_with_both_figures(capsys):
-    assert main(["zoo"]) == 0
+    assert main(["zoo", "--challenge", "ntire2022"]) == 0
     out = capsys.readouterr().out
     for name, entry in REGISTRY.items():
         assert name in out
@@ -24,7 +24,7 @@ def test_zoo_lists_every_model_with_both_figures(capsys):
 
 def test_zoo_json_and_name_filter(capsys, tmp_path):
     path = tmp_path / "zoo.json"
-    assert main(["zoo", "bsrn", "RLFN", "--json", str(path)]) == 0
+    assert main(["zoo", "bsrn", "RLFN", "--challenge", "ntire2022", "--json", str(path)]) == 0
     out = capsys.readouterr().out
     assert "RLFN" in out and "IMDN " not in out
     data = json.loads(path.read_text())
@@ -41,3 +41,31 @@ def test_zoo_unknown_model_is_a_usage_error(capsys):
     assert main(["zoo", "no-such-model"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("esrprof: error: no reference model named 'no-such-model'")
+
+
+def test_zoo_of_a_later_year_shows_only_that_years_published_figures(capsys, tmp_path):
+    path = tmp_path / "zoo.json"
+    assert main(["zoo", "--challenge", "ntire2026", "--no-predict", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "NTIRE 2026 rules: FLOPs = fvcore total" in out
+    data = json.loads(path.read_text())
+    rows = {r["name"]: r for r in data["models"]}
+    assert data["challenge"] == "ntire2026"
+    # the 2022 table's IMDN figures do not appear among 2026's published ones
+    assert rows["IMDN"]["published"] is None
+    assert rows["SPAN"]["published"] == {"params_m": 0.151, "flops_g": 9.83, "acts_m": 41.68,
+                                         "convs": 22}
+    assert rows["SPAN"]["measured"]["convs"] == 22
+    assert round(rows["SPAN"]["measured"]["acts_m"], 2) == 41.68
+    # every year's baseline, each with its own year's figures, said not to be one ranking
+    assert "not one ranking" in out
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("NTIRE 20")}
+    assert "13.54" in lines["2024"] and "RTX 3090" in lines["2024"]
+    assert "16.69" in lines["2025"] and "7.74" in lines["2026"]
+    assert data["baselines"]["ntire2024"]["published"]["flops_g"] == 19.67
+
+
+def test_zoo_unknown_challenge_is_one_usage_line(capsys):
+    assert main(["zoo", "--challenge", "ntire1999"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "ntire2026" in err

@@ -2,6 +2,12 @@
 
 Each subcommand lives in its own module with ``register(subparsers)``, which adds its parser and
 sets ``func(args) -> int``. No subcommand holds measuring logic of its own.
+
+Fast doors: a command module imports, at its top, only modules that do not import torch
+(argparse, ``_common``, ``errors``, ``files``, ``jsonio``, ``specs``, ``extras``, ...). Its
+``func`` first runs every check that needs no model (shapes, specs, ``--kwargs``, files, names),
+then imports the work. So ``esrprof --help``, every ``--help`` and every usage error answer
+without torch; tests/test_fast_doors.py holds each command to it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from esrprof._version import __version__
 from esrprof.cli._common import expand_optional_values
 from esrprof.errors import EsrprofError, describe
 
-# Imported lazily by name so that `esrprof --help` does not pay for torch, pandas or matplotlib.
+# Each is esrprof.cli.<name>, torch-free at import (see above).
 COMMANDS = ("profile", "zoo", "report", "gate", "baseline")
 
 

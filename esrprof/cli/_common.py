@@ -96,3 +96,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
     if len(dims) == 2:
         dims = (1, 3, *dims)
     return dims
+
+
+def add_challenge_argument(parser: argparse.ArgumentParser) -> None:
+    """``--challenge NAME``: the NTIRE year whose rules a command follows (default the latest).
+    An unknown name is one usage line listing the names (checked by the command)."""
+    from esrprof.challenges.base import CHALLENGE_NAMES
+
+    parser.add_argument(
+        "--challenge", default=None, metavar="NAME",
+        help=f"the challenge year whose rules to follow: {', '.join(CHALLENGE_NAMES)} "
+        f"(default: the latest, {CHALLENGE_NAMES[-1]}; see docs/challenges.md)")

@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from typing import Any
 
 from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.environment import threads_text
+from esrprof.errors import UsageError
+from esrprof.jsonio import read_json
+from esrprof.specs import check_spec, check_weights, parse_kwargs
 
 
 def register(sub: Any) -> None:
@@ -71,15 +76,16 @@ def run_save(args: argparse.Namespace) -> int:
 def _save(args: argparse.Namespace) -> int:
     import math
 
-    from esrprof.errors import UsageError
-    from esrprof.latency.baseline import refuse_existing, save_baseline
-    from esrprof.latency.isolation import run_isolated
-    from esrprof.loading import parse_kwargs
-
+    # usage errors first, without torch
     if args.samples < 8 or args.threads < 1:
         raise UsageError("--samples must be at least 8 and --threads at least 1")
     shape = parse_shape(args.input_shape)
+    check_spec(args.spec)
+    check_weights(args.weights)
     kwargs = parse_kwargs(args.kwargs)
+    from esrprof.latency.baseline import refuse_existing, save_baseline  # the work
+    from esrprof.latency.isolation import run_isolated
+
     refuse_existing(args.output, force=args.force)  # fail before minutes of timing
     baseline = run_isolated(save_in_child, (args, shape, kwargs),
                             what=f"timing {args.spec} for its baseline", bound_s=math.inf,
@@ -110,6 +116,7 @@ def save_in_child(args: argparse.Namespace, shape: Any, kwargs: dict[str, Any]) 
 
 
 def run_show(args: argparse.Namespace) -> int:
+    read_json(args.file)  # a missing or broken file answers without torch
     from esrprof.latency.baseline import load_baseline
 
     baseline = load_baseline(args.file)
@@ -122,8 +129,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 def hardware_text(environment: dict[str, Any]) -> str:
     """The machine a baseline was timed on, said the way ``--run`` says it ("1 thread")."""
-    from esrprof.environment import threads_text
-
     if environment.get("gpu_name"):
         return str(environment["gpu_name"])
     cpu, threads = environment.get("cpu_model"), environment.get("threads")
@@ -161,8 +166,6 @@ def visible(text: str) -> str:
     """``text`` with control and invisible format characters (ANSI escapes, carriage returns,
     bidi overrides) written as escapes: a source under review must not be able to hide a
     line from the terminal it is read on."""
-    import unicodedata
-
     return "".join(
         ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
         else ch.encode("unicode_escape").decode("ascii")

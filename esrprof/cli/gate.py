@@ -17,6 +17,10 @@ import argparse
 from typing import Any
 
 from esrprof.cli._common import add_command, add_model_arguments, parse_shape
+from esrprof.cli.baseline import device_model
+from esrprof.files import check_target, write_text
+from esrprof.jsonio import dumps, read_json
+from esrprof.specs import check_spec, check_weights, parse_kwargs
 
 
 def _seconds(text: str) -> float:
@@ -142,20 +146,32 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esrprof.latency.sampling import Deadline
+    shape, kwargs = _check(args)
+    from esrprof.latency.sampling import Deadline  # the work
 
     # the bound holds from here, loading included
-    return _run(args, Deadline(args.max_seconds))
+    return _run(args, shape, kwargs, Deadline(args.max_seconds))
 
 
-def _run(args: argparse.Namespace, deadline: Any) -> int:
+def _check(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The usage errors that need no torch: a typo answers at once."""
+    shape = parse_shape(args.input_shape) if args.input_shape else None
+    check_spec(args.spec)
+    if args.base:
+        check_spec(args.base)
+    check_weights(args.weights)
+    kwargs = parse_kwargs(args.kwargs) if args.kwargs is not None else None
+    read_json(args.baseline)  # a missing or broken baseline answers at once
+    if args.json:
+        check_target(args.json)
+    return shape, kwargs
+
+
+def _run(args: argparse.Namespace, shape: Any, kwargs: Any, deadline: Any) -> int:
     import sys
 
-    from esrprof.files import write_text
-    from esrprof.jsonio import dumps
     from esrprof.latency.baseline import check_expected_sha256, load_baseline, source_notice
     from esrprof.latency.isolation import grace_seconds, run_isolated
-    from esrprof.loading import parse_kwargs
 
     config = _config(args)
     baseline = load_baseline(args.baseline)
@@ -165,8 +181,7 @@ def _run(args: argparse.Namespace, deadline: Any) -> int:
         notice = source_notice(baseline, args.baseline)
         if notice:
             print(f"esrprof: {notice}", file=sys.stderr)
-    shape = parse_shape(args.input_shape) if args.input_shape else None
-    kwargs = parse_kwargs(args.kwargs) if args.kwargs is not None else baseline.kwargs
+    kwargs = kwargs if kwargs is not None else baseline.kwargs
     verdict = run_isolated(
         gate_in_child,
         (args, baseline, config, shape, kwargs, deadline),
@@ -183,7 +198,6 @@ def _run(args: argparse.Namespace, deadline: Any) -> int:
 def gate_in_child(args: argparse.Namespace, baseline: Any, config: Any, shape: Any,
                   kwargs: dict[str, Any], deadline: Any) -> Any:
     """The part of the gate that runs user code: in the child process."""
-    from esrprof.cli.baseline import device_model
     from esrprof.latency.gate import run_gate
     from esrprof.loading import build, load_model
 

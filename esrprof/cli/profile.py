@@ -7,7 +7,19 @@ import dataclasses
 import sys
 from typing import Any
 
-from esrprof.cli._common import add_command, add_model_arguments, add_optional_int, parse_shape
+from esrprof.challenges import challenge
+from esrprof.cli import run_options
+from esrprof.cli._common import (
+    add_challenge_argument,
+    add_command,
+    add_model_arguments,
+    add_optional_int,
+    parse_shape,
+)
+from esrprof.counting.counters import parse_counters
+from esrprof.files import check_target
+from esrprof.prediction.gpus import gpu_spec
+from esrprof.specs import check_spec, check_weights, parse_kwargs
 
 # What `esrprof profile` profiles when no model is named: the challenge's IMDN baseline, by its
 # module name so that it works from an installed wheel as from a checkout.
@@ -30,45 +42,40 @@ def register(sub: Any) -> None:
                      help="show the top N layers by MACs (default 15)")
     p.add_argument("--backend", choices=("auto", "fake", "real"), default="auto",
                    help="auto: shapes only, one real forward if the model needs values")
+    add_challenge_argument(p)
     p.add_argument("--gpu", default=None, metavar="NAME|custom:...",
-                   help="GPU for the predicted memory and runtime (default: the NTIRE 2022 "
-                   "protocol's Titan Xp; e.g. rtx-3090, a100, h100, or "
+                   help="GPU for the predicted memory and runtime (default: the challenge "
+                   "year's, an RTX A6000 for ntire2026; e.g. rtx-3090, a100, h100, or "
                    "custom:fp32_tflops=30,bandwidth_gbs=900)")
     p.add_argument("--no-predict", action="store_true",
                    help="skip the predicted GPU memory and runtime")
     p.add_argument("--name", default=None, help="name to record (default: the class name)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the full result here")
-    try:
-        from esrprof.cli import run_options
-    except ImportError:  # pragma: no cover - run support not installed
-        run_options = None
-    if run_options is not None:
-        run_options.add_run_arguments(p)
-    p.set_defaults(func=run, _run_options=run_options)
+    run_options.add_run_arguments(p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # imported here so `esrprof --help` stays fast
-    from esrprof import api, card
-    from esrprof.counting.peers import parse_counters
-    from esrprof.loading import load_model, parse_kwargs
-
+    # every usage error first, without torch: a typo answers in milliseconds
+    rules = challenge(args.challenge)
     shape = parse_shape(args.input_shape)
+    check_spec(args.spec)
+    check_weights(args.weights)
+    kwargs = parse_kwargs(args.kwargs)
     counters = parse_counters(args.counters) if args.counters else ()
     gpu = None
-    if not args.no_predict:
-        from esrprof.prediction.gpus import gpu_spec
-
-        gpu = gpu_spec(args.gpu or "titan-xp")  # a bad name is a usage error before any work
+    if not args.no_predict and (args.gpu or rules.preset.gpu):
+        gpu = gpu_spec(args.gpu or rules.preset.gpu)  # a bad name: a usage error before work
     if args.json:
-        from esrprof.files import check_target
-
         check_target(args.json)  # before the work, not after minutes of it
-    run_options = args._run_options
-    run_config = run_options.run_config_from_args(args) if run_options is not None else None
+    run_config = run_options.run_config_from_args(args)
+    # the work
+    from esrprof import api, card
+    from esrprof.loading import load_model
+
     loaded = load_model(
         args.spec,
-        parse_kwargs(args.kwargs),
+        kwargs,
         args.weights,
         allow_pickle=args.allow_pickle,
         name=args.name,
@@ -82,19 +89,23 @@ def run(args: argparse.Namespace) -> int:
         run=run_config,
         info=loaded.info,
         backend=args.backend,
+        challenge=rules.name,
     )
     counts = result.counts
-    out = [card.counts_card(result.model, counts), "", card.divergence_summary(counts)]
+    out = [card.counts_card(result.model, counts, rules), "", card.divergence_summary(counts)]
     if counts.peers:
         out += ["", card.peers_table(counts)]
     if gpu is not None:
-        prediction, note = api.try_predict(loaded.model, gpu)
+        prediction, note = api.try_predict(loaded.model, gpu, rules.name)
         result = dataclasses.replace(result, prediction=prediction)
         out += ["", card.prediction_block(prediction) if prediction is not None else
                 f"Predicted GPU memory and runtime: not available ({note})"]
+    elif not args.no_predict:
+        out += ["", f"Predicted GPU memory and runtime: {rules.title} names no GPU; choose one "
+                "with --gpu"]
     if args.per_layer:
         out += ["", card.layers_table(counts, top=args.per_layer)]
-    if result.run is not None and run_options is not None:
+    if result.run is not None:
         out += ["", run_options.render_run(result.run_blocks())]
     if args.json:
         path = result.save(args.json)

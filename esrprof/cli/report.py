@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
+from pathlib import Path
 
-from esrprof.cli._common import add_command
+from esrprof.challenges import CHALLENGES
+from esrprof.cli._common import add_challenge_argument, add_command
+from esrprof.errors import ResultFileError, UsageError
+from esrprof.extras import check
 
 TRACK_CHOICES = ("main", "st1", "st2")
-SCORE_CHOICES = ("ntire2024", "ntire2025")
+# the years with a score (esrprof/challenges/: plain data, light to import)
+SCORE_CHOICES = tuple(name for name, rules in CHALLENGES.items() if rules.score is not None)
 METRIC_CHOICES = (
     "runtime_ms", "params_m", "flops_g", "acts_m", "memory_mib", "convs", "complete_macs_g",
     "psnr_val", "psnr_test",
@@ -39,13 +46,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="2022 leaderboard to build: main (runtime), st1 (#Params+FLOPs ranks), st2 (five "
         "ranks); repeatable; default: every track the inputs' metrics allow",
     )
+    add_challenge_argument(parser)
     parser.add_argument("--score", action="append", choices=SCORE_CHOICES, dest="scores",
-                        default=[], help="add the 2024/2025 score leaderboard; repeatable")
+                        default=[], help="add a year's score leaderboard; repeatable")
     parser.add_argument(
         "--score-baseline", metavar="NAME",
         help="entry whose figures the --score is relative to (default: the year's published "
-        "baseline model: RLFN 13.54 ms/19.67 G/0.317 M for 2024, EFDN 16.69 ms/16.70 G/0.276 M "
-        "for 2025); not a latency baseline file",
+        "baseline model: RLFN for 2024, EFDN for 2025, SPAN for 2026, with the figures of "
+        "docs/challenges.md); not a latency baseline file",
     )
     # The former name of --score-baseline, easy to mistake for `esrprof baseline` files.
     parser.add_argument("--baseline", dest="deprecated_baseline", metavar="NAME",
@@ -79,12 +87,22 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+def _challenge(args: argparse.Namespace) -> str | None:
+    """The year named by --challenge (checked: one usage line for an unknown name)."""
+    if args.challenge is None:
+        return None
+    from esrprof.challenges import challenge
+
+    return challenge(args.challenge).name
+
+
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from esrprof.errors import UsageError
-    from esrprof.report import PsnrGate, ReportOptions, build_report, write_report
-
+    # usage errors first, without torch or pandas
+    for name in args.inputs:
+        if not os.path.exists(name):
+            raise ResultFileError(f"{name}: no such file")
+    for module in ("pandas", "scipy", *(() if args.no_charts else ("matplotlib",))):
+        check(module, "esrprof report")  # before any work, without importing it
     if args.top_layers < 1:
         raise UsageError("--top-layers must be at least 1")
     score_baseline = args.score_baseline
@@ -95,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         print("esrprof: note: --baseline is now --score-baseline (the score's reference "
               "model, not a baseline file)", file=sys.stderr)
     title = args.title or f"esrprof report: {Path(args.output).name or 'report'}"
+    from esrprof.report import PsnrGate, ReportOptions, build_report, write_report  # the work
+
     options = ReportOptions(
         title=title,
         psnr_gate=PsnrGate.parse(args.psnr_gate) if args.psnr_gate else None,
@@ -106,7 +126,11 @@ def run(args: argparse.Namespace) -> int:
         top_layers=args.top_layers,
         allow_mixed_hardware=args.allow_mixed_hardware,
         predict_references=not args.no_predict,
+        challenge=_challenge(args),
     )
+    if options.challenge is not None:
+        options = dataclasses.replace(
+            options, scores=tuple(s for s in options.scores if s != options.challenge))
     report = build_report(args.inputs, options)
     out = write_report(report, args.output, charts=not args.no_charts)
     boards = ", ".join(b.key for b in report.leaderboards)

@@ -11,7 +11,9 @@ import argparse
 import sys
 from typing import Any
 
+from esrprof.environment import threads_text
 from esrprof.errors import UsageError
+from esrprof.extras import check
 
 # Fewer samples than this and an IQR or a spread between trials says more about chance than about
 # the model (two samples make an "IQR" of half their difference): they are not printed.
@@ -84,7 +86,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tile-overlap", dest="run_tile_overlap", type=_non_negative, metavar="PX",
                    help="overlap between tiles in LR pixels (default 32)")
     g.add_argument("--trials", dest="run_trials", type=_positive, metavar="N",
-                   help="passes over each split; the best is kept (default 3)")
+                   help="passes over each split (default: the --challenge year's: 5 averaged "
+                   "for 2024-2026, the best of 3 for 2022)")
     g.add_argument("--warmup", dest="run_warmup", type=_non_negative, metavar="N",
                    help="untimed forwards before each split (default 1; 0 = the challenge's cold "
                    "start)")
@@ -137,6 +140,8 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
             verb = "applies" if len(given) == 1 else "apply"
             raise UsageError(f"{names} only {verb} with --run")
         return None
+    if args.run_data or args.run_lr_dir or args.run_hr_dir:
+        check("PIL", "reading images (--data, --lr-dir, --hr-dir)")
     from esrprof.run import RunConfig
 
     kwargs: dict[str, Any] = {}
@@ -154,6 +159,11 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     kwargs["progress"] = not args.run_no_progress and sys.stderr.isatty()
     if args.run_tile_overlap is not None and args.run_tile is None:
         raise UsageError("--tile-overlap needs --tile")
+    from esrprof.challenges import challenge
+
+    rules = challenge(getattr(args, "challenge", None))  # the year's protocol (default latest)
+    kwargs["challenge"] = rules.name
+    kwargs.setdefault("trials", rules.protocol.trials)
     config = RunConfig(**kwargs)
     config.resolved_device()  # an unusable device is a usage error now, before loading anything
     return config
@@ -184,10 +194,12 @@ def render_run(blocks: dict[str, Any]) -> str:
     head = (f"Run on {cfg.get('device_resolved', runtime.get('device', '?'))}, "
             f"{runtime.get('dtype', cfg.get('dtype', '?'))}, {runtime.get('clock', '?')} clock")
     if cfg.get("threads_used"):
-        from esrprof.environment import threads_text
-
         head += f", {threads_text(cfg['threads_used'])}"
-    head += f"; best of {runtime.get('trials', '?')} trial(s), {cfg.get('warmup', '?')} warm-up"
+    choice = next((s.get("trial_choice") for s in splits.values()), "best")
+    how = "average of" if choice == "mean" else "best of"
+    protocol = runtime.get("protocol")
+    head += (f"; {how} {runtime.get('trials', '?')} trial(s), {cfg.get('warmup', '?')} warm-up"
+             + (f"; the {protocol} protocol ({runtime.get('challenge')})" if protocol else ""))
     if cfg.get("tile"):
         head += f"; tiles {cfg['tile']} (+{cfg.get('tile_overlap')})"
     lines = [head, f"  data: {data.get('description', '?')}"]
@@ -209,8 +221,10 @@ def render_run(blocks: dict[str, Any]) -> str:
         lines.append("  " + "  ".join(c.rjust(w) if i else c.ljust(w)
                                       for i, (c, w) in enumerate(zip(r, widths))))
 
+    each = ("the trials' per-image means averaged" if choice == "mean"
+            else "the best trial's per-image mean")
     lines.append(f"  Runtime [ms]: {_fmt(runtime.get('runtime_ms'))}  (mean of the split "
-                 "figures; each the best trial's per-image mean)")
+                 f"figures; each {each})")
     mem = f"  Memory [MiB]: {_fmt(memory.get('memory_mib'), 1)}"
     if memory.get("activation_peak_mib") is not None:
         mem += f"  (activations {_fmt(memory['activation_peak_mib'], 1)})"

@@ -7,8 +7,13 @@ import re
 import textwrap
 from typing import Any
 
-from esrprof.cli._common import add_command
+from esrprof.challenges import CHALLENGES, challenge
+from esrprof.cli._common import add_challenge_argument, add_command
 from esrprof.errors import UsageError
+from esrprof.files import check_target, write_text
+from esrprof.jsonio import dumps
+from esrprof.zoo.fetch import fetch, plan
+from esrprof.zoo.registry import REGISTRY, get
 
 _NOTE_MARK = "*"
 # Footnote a model whose complete count departs from its ntire2022 count by more than this.
@@ -20,45 +25,68 @@ def register(sub: Any) -> None:
         sub,
         "zoo",
         help="list the challenge's reference models with published and measured figures",
-        description="Count every reference model (shapes only, no arithmetic) and show the "
-        "NTIRE 2022 table's figures beside ours, in the ntire2022 convention and as complete "
-        "MACs.",
+        description="Count every reference model (shapes only, no arithmetic) as the chosen "
+        "challenge year counts, beside what that year published (the NTIRE 2022 table; a later "
+        "year's baseline), and as complete MACs; then each year's baseline as published.",
     )
+    add_challenge_argument(p)
     p.add_argument("names", nargs="*", metavar="NAME", help="only these models (default: all)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows here")
     p.add_argument("--no-predict", action="store_true",
-                   help="skip the predicted GPU memory and runtime (Titan Xp, NTIRE 2022)")
+                   help="skip the predicted GPU memory and runtime (the year's GPU)")
+    g = p.add_argument_group(
+        "esrprof zoo fetch NAME", "download NAME's released checkpoint and verify its sha256; "
+        "an existing file is never replaced")
+    g.add_argument("-o", "--output", default=None, metavar="PATH",
+                   help="where to write it (a file, or a folder; default: its released file "
+                   "name in the current folder)")
+    g.add_argument("--url", default=None, help="download from here instead (a mirror, file://)")
+    g.add_argument("--sha256", default=None, metavar="HEX",
+                   help="the expected sha256 (needed where the registry knows none)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from esrprof.zoo.compare import measure_all
-    from esrprof.zoo.registry import REGISTRY, get
+_FETCH_OPTIONS = {"output": "-o/--output", "url": "--url", "sha256": "--sha256"}
 
-    for name in args.names:
+
+def run(args: argparse.Namespace) -> int:
+    if args.names and args.names[0].lower() == "fetch":
+        return run_fetch(args)
+    rules = challenge(args.challenge)
+    given = [flag for dest, flag in _FETCH_OPTIONS.items() if getattr(args, dest) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only with `esrprof zoo fetch NAME`")
+    for name in args.names:  # without torch: a typo answers at once
         try:
             get(name)
         except KeyError:
             raise UsageError(
                 f"no reference model named {name!r}; known: {', '.join(REGISTRY)}"
             ) from None
-    rows = measure_all(args.names or None, predict=not args.no_predict)
-    print(render(rows))
+    if args.json:
+        check_target(args.json)
+    from esrprof.zoo.compare import measure_all  # the work
+
+    rows = measure_all(args.names or None, predict=not args.no_predict, rules=rules)
+    print(render(rows, rules))
     if not args.no_predict:
         print()
-        print(render_predictions(rows))
+        print(render_predictions(rows, rules))
+    if not args.names:  # the whole zoo: also every year's baseline as published
+        print()
+        print(render_baselines())
     if args.json:
-        from esrprof.files import write_text
-        from esrprof.jsonio import dumps
-
-        payload = {"input_shape": [1, 3, 256, 256], "models": [r.to_dict() for r in rows]}
+        payload = {"challenge": rules.name, "input_shape": list(rules.counting.input_shape),
+                   "models": [r.to_dict() for r in rows],
+                   "baselines": {c.name: c.baseline.to_dict() for c in CHALLENGES.values()}}
         write_text(args.json, dumps(payload) + "\n")
         print(f"wrote {args.json}")
     return 0
 
 
 def _pair(published: Any, ours: Any, fmt: str) -> list[str]:
-    return ["-" if published is None else format(published, fmt), format(ours, fmt)]
+    return ["-" if published is None else format(published, fmt),
+            "n/a" if ours is None else format(ours, fmt)]
 
 
 def _footnote(text: str) -> str:
@@ -68,16 +96,19 @@ def _footnote(text: str) -> str:
     return wrapped.replace("\u00a0", " ")
 
 
-def render(rows: list[Any]) -> str:
+def render(rows: list[Any], rules: Any = None) -> str:
     """The side-by-side table, then a footnote for every model with a documented difference."""
     from tabulate import tabulate
 
+
+    rules = challenge(rules or "ntire2022")
     table = []
     footnotes = []
     for r in rows:
         p, m = r.published, r.measured
         mark = ""
-        diverges = abs(r.complete_macs_g - m.flops_g) > _DIVERGENCE * r.complete_macs_g
+        diverges = (m.flops_g is not None
+                    and abs(r.complete_macs_g - m.flops_g) > _DIVERGENCE * r.complete_macs_g)
         if r.differs_from_published or diverges:
             mark = _NOTE_MARK * (len(footnotes) + 1)
             footnotes.append(_footnote(f"{mark} {r.name}: {r.notes}"))
@@ -111,9 +142,22 @@ def render(rows: list[Any]) -> str:
         "match",
     ]
     text = tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+    if rules.name == "ntire2022":
+        head = [
+            "Reference models on 1x3x256x256. pub: the NTIRE 2022 report's Table 1.",
+            "ours: esrprof's ntire2022 count (FLOPs = MACs, counted as the challenge did).",
+        ]
+    else:
+        b = rules.baseline
+        what = (f"its baseline {b.model} only ({b.published.source})" if b.published
+                else "no figures")
+        head = [
+            f"Reference models on 1x3x256x256. pub: what {rules.title} published: {what}.",
+            "The NTIRE 2022 table's figures: esrprof zoo --challenge ntire2022.",
+            f"ours: esrprof's count under the {rules.rules_line} (MACs).",
+        ]
     lines = [
-        "Reference models on 1x3x256x256. pub: the NTIRE 2022 report's Table 1.",
-        "ours: esrprof's ntire2022 count (FLOPs = MACs, counted as the challenge did).",
+        *head,
         "complete: every conv, linear, matmul and einsum MAC.",
         "match: ours equals the expected figure at the table's printed precision.",
         "",
@@ -124,12 +168,18 @@ def render(rows: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def render_predictions(rows: list[Any]) -> str:
-    """Predicted against published GPU memory and runtime (Titan Xp), with rank agreement."""
+def render_predictions(rows: list[Any], rules: Any = None) -> str:
+    """Predicted against published GPU memory and runtime (the year's GPU), with rank
+    agreement."""
     from tabulate import tabulate
 
+    from esrprof.probe import shape_text
     from esrprof.zoo.compare import spearman
 
+    rules = challenge(rules or "ntire2022")
+    if rules.preset.gpu is None:
+        return (f"Predicted GPU memory and runtime: {rules.title} names no GPU "
+                "(esrprof profile --gpu NAME predicts on one you choose).")
     table, pub_rt, pred_rt = [], [], []
     for r in rows:
         p = r.prediction
@@ -149,10 +199,13 @@ def render_predictions(rows: list[Any]) -> str:
     rho = spearman(pub_rt, pred_rt)
     headers = ["model", "memory [MiB]\npub", "\npredicted", "\nerror",
                "runtime [ms]\npub", "\npredicted", "\nratio", "bandwidth-\nbound"]
+    gpu = rules.hardware.label.removeprefix("NVIDIA ").removeprefix("GeForce ")
+    memory, runtime = (shape_text(s[2:]) for s in (rules.preset.memory_shape,
+                                                    rules.preset.runtime_shape))
     lines = [
-        "Predicted on the NTIRE 2022 protocol (Titan Xp, fp32; memory at the largest validation "
-        "image, 510x510,",
-        "runtime at a typical one, 339x510) from the shape trace, not measured. "
+        f"Predicted on the {rules.title} protocol ({gpu}, fp32; memory at the largest "
+        f"validation image, {memory},",
+        f"runtime at a typical one, {runtime}) from the shape trace, not measured. "
         "See docs/prediction.md.",
         "",
         tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
@@ -161,3 +214,49 @@ def render_predictions(rows: list[Any]) -> str:
         lines += ["", f"Spearman ρ of predicted against published runtime: {rho:.3f} "
                       f"over {len(pub_rt)} models"]
     return "\n".join(lines)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """``esrprof zoo fetch NAME``: download and verify one released checkpoint."""
+    names = args.names[1:]
+    if len(names) != 1:
+        raise UsageError("esrprof zoo fetch takes one model name, e.g. esrprof zoo fetch RLFN")
+    if args.json:
+        raise UsageError("--json: not with esrprof zoo fetch")
+    plan(names[0], args.output, url=args.url, sha256=args.sha256)  # usage errors first
+    got = fetch(names[0], args.output, url=args.url, sha256=args.sha256)
+    print(f"{got.path}: {got.model.name}'s checkpoint, {got.size} bytes, sha256 {got.sha256} "
+          "(verified)")
+    print(f"  esrprof profile {got.model.spec} --weights {got.path}")
+    return 0
+
+
+def render_baselines() -> str:
+    """Each year's baseline with the figures that year published, one row a year: their GPUs,
+    data and FLOPs conventions differ, so the rows are a record, not a ranking."""
+    from tabulate import tabulate
+
+
+    table = []
+    for rules in CHALLENGES.values():
+        p = rules.baseline.published
+
+        def f(value: Any, fmt: str) -> str:
+            return "-" if value is None else format(value, fmt)
+
+        table.append([
+            rules.title, rules.baseline.model,
+            rules.hardware.label.removeprefix("NVIDIA ") if rules.hardware.gpu else "-",
+            f(p and p.runtime_ms, ".2f"), f(p and p.flops_g, ".2f"),
+            rules.counting.convention, f(p and p.params_m, ".3f"),
+            f(p and p.acts_m, ".2f"), f(p and p.convs, "d"),
+            "-" if p is None or p.psnr_val is None else f"{p.psnr_val:.2f}/{p.psnr_test:.2f}",
+        ])
+    headers = ["year", "baseline", "GPU", "runtime\n[ms]", "FLOPs\n[G]", "FLOPs\nconvention",
+               "#Params\n[M]", "#Acts\n[M]", "#Conv", "PSNR\nval/test"]
+    return "\n".join([
+        "Each year's baseline as that year published it (docs/challenges.md gives the sources).",
+        "Different GPUs, image sets and FLOPs conventions: a record per year, not one ranking.",
+        "",
+        tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
+    ])

@@ -1,8 +1,11 @@
 """One forward pass, traced op by op, that never touches the user's model.
 
 :func:`trace` runs the model once under a TorchDispatchMode that shows every aten op to a set of
-observers, while module hooks keep a stack of module paths for attribution. Counting
-(:func:`count`) is one such observer; the GPU predictions are others.
+observers, while module hooks keep a stack of module paths for attribution. Observers that ask
+for them also see each outermost torch-level call (``F.linear``, ``x @ y``, ``F.interpolate``)
+through a TorchFunctionMode on the same forward: the level fvcore's JIT trace counts at, which
+the ntire2024 convention needs. Counting (:func:`count`) is one such observer; the GPU
+predictions are others.
 
 Backends, tried in this order by ``"auto"``:
 
@@ -22,6 +25,7 @@ model and the model is as it was afterwards, attributes included, whatever the f
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,15 +33,15 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_map
 
-from esrprof.counting import ntire2022, shapes
-from esrprof.counting.divergence import find_divergences
+from esrprof.counting import ntire2022, ntire2024, shapes
+from esrprof.counting.divergence import find_divergences, find_ntire2024_divergences
 from esrprof.counting.formulas import Formulas, classify, op_name
 from esrprof.errors import USER_CODE_ERRORS, ModelError, UsageError, describe
 from esrprof.probe import check_shape, device_dtype, shape_text
-from esrprof.results import Counts, NtireRecord, OpRecord
+from esrprof.results import Counts, Ntire2024Record, NtireRecord, OpRecord
 from esrprof.state import preserved
 
 BACKENDS = ("auto", "fake", "real")
@@ -60,6 +64,12 @@ class Observer:
     def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
               module: str) -> None:
         """One aten op."""
+
+    def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+                module: str) -> None:
+        """One outermost torch-level call (``F.linear``, ``x @ y``, ``F.interpolate``), after
+        the aten ops beneath it were shown to ``on_op``. Only observers that override this
+        method make the engine watch torch-level calls."""
 
     def on_module(self, module: nn.Module, path: str, args: Any, out: Any) -> None:
         """A module's forward returned."""
@@ -115,6 +125,15 @@ class _Tracer(TorchDispatchMode):
             self._meta[id(t)] = hit
         return hit[1]
 
+    def _all_meta(self, value: Any) -> Any:
+        """``_as_meta`` through the lists and tuples an aten op takes (pytree's tree_map did
+        the same at several times the cost)."""
+        if isinstance(value, torch.Tensor):
+            return self._as_meta(value)
+        if type(value) in (tuple, list):
+            return type(value)(self._all_meta(v) for v in value)
+        return value
+
     def swap_in(self, model: nn.Module) -> None:
         """Put meta stand-ins in the modules' parameter and buffer slots for the pass, so a
         forward that re-parameterises (``self.w.data = fused``) works on meta like on real
@@ -128,7 +147,8 @@ class _Tracer(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
         if self.to_meta:
-            args, kwargs = tree_map(self._as_meta, (args, kwargs))
+            args = self._all_meta(args)
+            kwargs = {k: self._all_meta(v) for k, v in kwargs.items()}
             has_device = shapes.schema_facts(func)[0]
             if has_device:
                 # factory ops (zeros for a mask, arange for an index) and .to(device) copies
@@ -142,6 +162,37 @@ class _Tracer(TorchDispatchMode):
         for observer in self.observers:
             observer.on_op(func, args, kwargs, out, module)
         return out
+
+
+class _Calls(TorchFunctionMode):
+    """Shows every outermost torch-level call to the observers that want them.
+
+    Why a function mode: the ntire2024 convention is fvcore's, and fvcore counts the ops the
+    JIT tracer records, which are the calls made from Python (``aten::linear``,
+    ``aten::matmul``, ``aten::layer_norm``), not the aten ops the dispatcher runs beneath them
+    (``mm``, ``native_layer_norm``). A TorchFunctionMode is handed exactly those calls: torch
+    turns the mode off while a call runs, so the calls nested inside one are not shown, just as
+    the tracer does not record them. The dispatch mode beneath still sees every aten op, so
+    both views come from the one forward.
+    """
+
+    def __init__(self, observers: Sequence[Observer], stack: list[str]):
+        super().__init__()
+        self.observers = observers
+        self.stack = stack
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        module = self.stack[-1] if self.stack else ""
+        for observer in self.observers:
+            observer.on_call(func, args, kwargs, out, module)
+        return out
+
+
+def _watch_calls(observers: Sequence[Observer], stack: list[str]) -> Any:
+    wanted = [o for o in observers if type(o).on_call is not Observer.on_call]
+    return _Calls(wanted, stack) if wanted else contextlib.nullcontext()
 
 
 def _install_hooks(model: nn.Module, observers: Sequence[Observer], stack: list[str],
@@ -191,23 +242,23 @@ def _forward(model: nn.Module, observers: Sequence[Observer], backend: str,
 
                 with FakeTensorMode(allow_non_fake_inputs=True):
                     x = _make_input(backend, shape, dtype, device)
-                    _run(model, x, observers, _Tracer(observers, stack, to_meta=False))
+                    _run(model, x, observers, _Tracer(observers, stack, to_meta=False), stack)
             else:
                 x = _make_input(backend, shape, dtype, device)
                 tracer = _Tracer(observers, stack, to_meta=backend == "meta", dtype=dtype)
                 if backend == "meta":
                     tracer.swap_in(model)
-                _run(model, x, observers, tracer)
+                _run(model, x, observers, tracer, stack)
     finally:
         for h in handles:
             h.remove()
 
 
 def _run(model: nn.Module, x: torch.Tensor, observers: Sequence[Observer],
-         tracer: _Tracer) -> None:
+         tracer: _Tracer, stack: list[str]) -> None:
     for observer in observers:
         observer.on_input(x)
-    with tracer:
+    with _watch_calls(observers, stack), tracer:
         out = model(x)
     for observer in observers:
         observer.on_output(out)
@@ -291,9 +342,30 @@ class _Tally(Observer):
         self.formulas = formulas
         self.ops: dict[tuple[str, str], list[Any]] = {}  # kind, calls, macs, elements
         self.ntire: dict[str, list[Any]] = {}  # rule, calls, macs, activations, convs
+        self.fvcore: dict[tuple[str, str], list[int]] = {}  # (module, op) -> calls, macs
+        # dispatch ops beneath the running torch-level call, as fvcore might have seen them:
+        # used only when that call is a Python-level function ntire2024 does not know
+        self.beneath: list[tuple[str, int]] = []
+
+    def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+                module: str) -> None:
+        beneath, self.beneath = self.beneath, []
+        recorded = ntire2024.fvcore_calls(func, args, kwargs, out, self.modules.get(module))
+        found = beneath if recorded is None else recorded
+        for op, macs in found:
+            if macs and ntire2024.in_autograd_function():
+                op, macs = "PythonOp", 0  # one opaque node to the tracer: fvcore counts 0
+            if not macs and op not in ntire2024.HANDLES and op not in ntire2024.NOTED:
+                continue  # an op fvcore has no handle for: nothing to record
+            row = self.fvcore.setdefault((module, op), [0, 0])
+            row[0] += 1
+            row[1] += macs
 
     def on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
               module: str) -> None:
+        fallback = ntire2024.dispatch_count(func, args, kwargs, out)
+        if fallback is not None:
+            self.beneath.append(fallback)
         op = classify(func, self.formulas)
         if op.kind == "view":  # aliasing only: no cost and no data worth a row
             return
@@ -346,7 +418,8 @@ def count(
     dtype: torch.dtype | None = None,
     formulas: Formulas | None = None,
 ) -> Counts:
-    """Count params, both MAC conventions, activations and convs of one forward.
+    """Count params, the MAC conventions (ntire2022, ntire2024, complete), activations and
+    convs of one forward.
 
     ``backend`` as for :func:`trace`. ``formulas``: per-call MAC formulas by aten op that
     override or extend the registry for this count only (see
@@ -369,6 +442,10 @@ def count(
         NtireRecord(path, types_.get(path, ""), rule, calls, macs, acts, convs)
         for path, (rule, calls, macs, acts, convs) in t.ntire.items()
     )
+    fvcore = tuple(
+        Ntire2024Record(module, types_.get(module, ""), op, calls, macs)
+        for (module, op), (calls, macs) in t.fvcore.items()
+    )
     return Counts(
         params=sum(p.numel() for p in model.parameters()),
         buffers=sum(b.numel() for b in model.buffers()),
@@ -378,6 +455,8 @@ def count(
         ops=ops,
         ntire2022_layers=ntire,
         divergences=find_divergences(ops, ntire, types_),
+        ntire2024_layers=fvcore,
+        ntire2024_divergences=find_ntire2024_divergences(ops, fvcore, types_),
         seconds=result.seconds,
     )
 

@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from esrprof.errors import USER_CODE_ERRORS, UsageError, describe
+from esrprof.counting.counters import parse_counters as parse_counters  # home: no torch
+from esrprof.errors import USER_CODE_ERRORS, describe
+from esrprof.extras import require
 from esrprof.probe import model_input
 from esrprof.results import PeerCount
 from esrprof.state import preserved
 
 
 def _fvcore(model: nn.Module, x: torch.Tensor) -> int:
-    from fvcore.nn import FlopCountAnalysis
-
-    analysis = FlopCountAnalysis(model, x)
+    analysis = require("fvcore.nn", "--counters fvcore").FlopCountAnalysis(model, x)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     # fvcore logs per-op warnings through logging even with the flags above on some paths
@@ -37,25 +37,11 @@ def _fvcore(model: nn.Module, x: torch.Tensor) -> int:
 
 
 def _thop(model: nn.Module, x: torch.Tensor) -> int:
-    import thop
-
-    macs, _params = thop.profile(model, inputs=(x,), verbose=False)
+    macs, _params = require("thop", "--counters thop").profile(model, inputs=(x,), verbose=False)
     return int(macs)
 
 
 PEERS: dict[str, Callable[[nn.Module, torch.Tensor], int]] = {"fvcore": _fvcore, "thop": _thop}
-
-
-def parse_counters(text: str | Iterable[str]) -> tuple[str, ...]:
-    """'fvcore,thop', 'all' or a list -> validated names."""
-    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text)]
-    names = [n for n in names if n]
-    if names == ["all"]:
-        return tuple(PEERS)
-    unknown = [n for n in names if n not in PEERS]
-    if unknown:
-        raise UsageError(f"unknown counter {unknown[0]!r}; choose from {', '.join(PEERS)}, all")
-    return tuple(dict.fromkeys(names))
 
 
 def run_peers(model: nn.Module, input_shape: Sequence[int], names: Iterable[str]) -> dict[

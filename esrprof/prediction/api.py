@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from esrprof.challenges import Preset, challenge
 from esrprof.counting.engine import Trace, trace
 from esrprof.errors import UsageError
 from esrprof.prediction.calibration import CALIBRATION, Calibration
@@ -30,41 +30,13 @@ from esrprof.probe import check_shape, device_dtype, dtype_label
 MIB = 1024**2
 
 
-@dataclass(frozen=True)
-class Preset:
-    """Input shapes, GPU and allocator history of one challenge's measurement."""
-
-    name: str
-    memory_shape: tuple[int, ...]  # the image that sets the peak (the largest)
-    runtime_shape: tuple[int, ...]  # a typical image (the runtime is a mean over images)
-    gpu: str
-    warmup_shapes: tuple[tuple[int, ...], ...] = ()  # forwards before the largest image
-    description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "memory_shape": list(self.memory_shape),
-            "runtime_shape": list(self.runtime_shape),
-            "gpu": self.gpu,
-            "warmup_shapes": [list(s) for s in self.warmup_shapes],
-            "description": self.description,
-        }
+# The presets are part of each year's rules (esrprof/challenges/); these names stay for callers.
+CHALLENGE_2022: Preset = challenge("ntire2022").preset
 
 
-CHALLENGE_2022 = Preset(
-    name="ntire2022",
-    memory_shape=(1, 3, 510, 510),
-    runtime_shape=(1, 3, 339, 510),
-    gpu="titan-xp",
-    warmup_shapes=((1, 3, 339, 510),),
-    description=(
-        "NTIRE 2022 ESR: max_memory_allocated over the DIV2K validation set (never reset), so "
-        "its largest LR image, 510x510, sets the peak, after typical 339x510 images have "
-        "filled the allocator's cache; runtime is the mean over images, most of them 339x510 "
-        "LR. fp32 on a Titan Xp."
-    ),
-)
+def preset_for(preset: Preset | str) -> Preset:
+    """A preset, or the preset of a challenge year by name (``"ntire2026"``)."""
+    return preset if isinstance(preset, Preset) else challenge(preset).preset
 
 
 # ------------------------------------------------------------------------------ entry points
@@ -101,7 +73,7 @@ def predict(
 
 def predict_challenge(
     model: nn.Module,
-    preset: Preset = CHALLENGE_2022,
+    preset: Preset | str = CHALLENGE_2022,
     gpu: str | GpuSpec | None = None,
     dtype: torch.dtype | None = None,
     *,
@@ -110,7 +82,11 @@ def predict_challenge(
     top_layers: int = 10,
 ) -> Prediction:
     """Both challenge figures: peak memory at the preset's largest image (after its warm-up
-    images) and runtime at its typical image, on the preset's GPU (or ``gpu``)."""
+    images) and runtime at its typical image, on the preset's GPU (or ``gpu``). ``preset``: a
+    :class:`Preset` or a challenge year, ``"ntire2026"``."""
+    preset = preset_for(preset)
+    if gpu is None and preset.gpu is None:
+        raise UsageError(f"{preset.name} names no GPU; choose one (gpu=..., --gpu)")
     spec = gpu_spec(gpu if gpu is not None else preset.gpu)
     mem_shape, spec = _check(model, preset.memory_shape, spec)
     run_shape = check_shape(preset.runtime_shape)
@@ -246,4 +222,5 @@ __all__ = [
     "RuntimePrediction",
     "predict",
     "predict_challenge",
+    "preset_for",
 ]

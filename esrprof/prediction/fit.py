@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from esrprof.extras import require
 from esrprof.prediction.calibration import Calibration
 from esrprof.prediction.gpus import GpuSpec, gpu_spec
 from esrprof.prediction.runtime import OpRow, total_seconds
@@ -25,7 +26,7 @@ def fit_calibration(
     ``rows``: each model's op rows (from :class:`~esrprof.prediction.runtime.CostObserver`) at
     ``input_shape``; ``runtimes_ms``: the measured runtimes on ``gpu`` (same keys).
     """
-    from scipy.optimize import least_squares  # heavy: only when fitting
+    least_squares = require("scipy.optimize", "fitting a calibration").least_squares
 
     spec = gpu_spec(gpu)
     names = [n for n in rows if n in runtimes_ms]

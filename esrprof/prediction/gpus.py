@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from esrprof.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,12 @@ class GpuSpec:
         fp32 on paper, but PyTorch computes such ops with fp32 arithmetic on those GPUs).
         """
         rate = self.fp32_tflops
-        if dtype == torch.float16 and self.fp16_tflops:
+        name = str(dtype).removeprefix("torch.")  # by name: `--gpu` is checked before torch loads
+        if name == "float16" and self.fp16_tflops:
             rate = max(rate, self.fp16_tflops)
-        elif dtype == torch.bfloat16 and self.bf16_tflops:
+        elif name == "bfloat16" and self.bf16_tflops:
             rate = max(rate, self.bf16_tflops)
-        elif dtype == torch.float32 and op_kind == "conv" and self.tf32_tflops:
+        elif name == "float32" and op_kind == "conv" and self.tf32_tflops:
             rate = max(rate, self.tf32_tflops)
         return rate * 1e12
 

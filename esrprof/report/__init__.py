@@ -16,18 +16,21 @@ models are predicted).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esrprof.challenges import challenge
 from esrprof.errors import UsageError
 from esrprof.report.inputs import Entries, load_entries, with_reference_predictions
 from esrprof.report.prediction import PredictionFindings
 from esrprof.report.prediction import analyse as analyse_predictions
 from esrprof.report.ranking import (
     METRICS,
+    SCORE_TERMS,
     SCORES,
     Baseline,
     Leaderboard,
@@ -39,6 +42,7 @@ from esrprof.report.ranking import (
     main_track,
     metric_board,
     score_board,
+    score_term_board,
     subtrack1,
     subtrack2,
 )
@@ -62,6 +66,10 @@ class ReportOptions:
     # Predict the published NTIRE 2022 table's rows whose team is a reference model (shape only,
     # about 0.1 s each); predictions carried by result files are used either way.
     predict_references: bool = True
+    # A challenge year ("ntire2026"): its tracks, score, baseline and PSNR gate (an explicit
+    # psnr_gate / tracks / score_baseline still wins). None: the 2022 tracks the inputs allow
+    # and the scores asked for, as before.
+    challenge: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -125,10 +133,18 @@ def build_report(
     )
     if options.predict_references:
         entries = with_reference_predictions(entries)
+    if options.challenge is not None:
+        options = _with_challenge(options)
     ranking = RankingOptions(psnr_gate=options.psnr_gate, per_metric_ranks=options.per_metric_ranks)
     boards: list[Leaderboard] = []
     skipped: list[str] = []
-    for key in options.tracks if options.tracks is not None else tuple(TRACKS):
+    if options.challenge is not None and challenge(options.challenge).score is not None:
+        boards += _score_year_boards(entries, ranking, options)
+    default_tracks = tuple(TRACKS)
+    if options.challenge is not None:  # the year's rank-sum tracks (a score year has none)
+        default_tracks = tuple(_TRACK_KEYS[t.key] for t in challenge(options.challenge).tracks
+                               if t.key in _TRACK_KEYS)
+    for key in options.tracks if options.tracks is not None else default_tracks:
         if key not in TRACKS:
             raise UsageError(f"unknown track {key!r}; choose from {', '.join(TRACKS)}")
         try:
@@ -147,6 +163,41 @@ def build_report(
                   if set(entries.predictions) & set(entries.models) else None)
     return Report(options.title, entries, tuple(boards), analyse(entries.table), options,
                   tuple(skipped), prediction)
+
+
+# The 2022 leaderboards' keys by the tracks of esrprof/challenges/.
+_TRACK_KEYS = {"main_runtime": "main", "subtrack1_rank_sum": "st1", "subtrack2_rank_sum": "st2"}
+
+
+def _with_challenge(options: ReportOptions) -> ReportOptions:
+    """The options a challenge year implies: its PSNR gate, unless one is given."""
+    rules = challenge(options.challenge)
+    gate = options.psnr_gate
+    if gate is None and rules.psnr_gate is not None:
+        gate = PsnrGate(rules.psnr_gate.valid_db, rules.psnr_gate.test_db)
+    return dataclasses.replace(options, challenge=rules.name, psnr_gate=gate)
+
+
+def _score_year_boards(entries: Entries, ranking: RankingOptions,
+                       options: ReportOptions) -> list[Leaderboard]:
+    """A score year's main track (Score_Final) and its sub-tracks (one score term each)."""
+    rules = challenge(options.challenge)
+    notes = tuple(_mixed_year_notes(entries, rules))
+    boards = [score_board(entries, ranking, rules.name, options.score_baseline, notes)]
+    for track in rules.tracks:
+        if track.key in SCORE_TERMS:
+            boards.append(score_term_board(entries, ranking, rules.name, track.key,
+                                           options.score_baseline, notes))
+    return boards
+
+
+def _mixed_year_notes(entries: Entries, rules: Any) -> list[str]:
+    """Say so where published figures of another year stand in this year's ranking."""
+    if not entries.references or rules.name == "ntire2022":
+        return []
+    return [f"the rows of {', '.join(entries.references)} are figures another year published "
+            f"(other GPU, data and FLOPs convention), ranked here against {rules.title}'s "
+            f"baseline {rules.baseline.model}"]
 
 
 def write_report(report: Report, output: str | os.PathLike[str], *, charts: bool = True) -> Path:

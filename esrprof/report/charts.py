@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from esrprof.extras import require
 from esrprof.report.ranking import METRICS
 from esrprof.report.summary import Findings, correlate, fit_trend, positive_pairs
 
@@ -35,8 +38,9 @@ class Chart:
 
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    what = "the report's charts"
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", what).FigureCanvasAgg
+    Figure = require("matplotlib.figure", what).Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -52,8 +56,6 @@ def _save(fig: Any, out_dir: Path, stem: str) -> tuple[str, str]:
 def scatter_chart(table: Any, x: str, y: str, out_dir: Path, stem: str, title: str,
                   with_trend: bool = False) -> Chart | None:
     """Log-log scatter of y against x, every point labelled, rank correlations in a corner."""
-    import numpy as np
-
     sub = positive_pairs(table, x, y)
     if len(sub) < 2:
         return None
@@ -150,7 +152,7 @@ def layers_chart(model: str, layers: Sequence[Mapping[str, Any]], out_dir: Path,
 def write_charts(entries: Any, findings: Findings, out_dir: Path,
                  top_layers: int = 10) -> tuple[Chart, ...]:
     """Every chart the entries allow; a chart whose metrics are missing is left out."""
-    import matplotlib
+    matplotlib = require("matplotlib", "the report's charts")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     table = entries.table

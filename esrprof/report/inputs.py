@@ -22,8 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from esrprof.environment import same_hardware
 from esrprof.errors import ResultFileError, UsageError
+from esrprof.extras import require
 from esrprof.jsonio import jsonable
 from esrprof.results import load_result
 
@@ -187,7 +190,7 @@ def load_entries(
     ``allow_mixed_hardware``). A published table is a reference, never "different hardware": a
     note says where its figures and the others' were measured.
     """
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     files = expand_paths(paths)
     if not files:
@@ -227,7 +230,8 @@ def load_entries(
         layers=layers,
         sources=tuple(str(p) for p in files),
         references=tuple(references),
-        notes=tuple(_reference_notes(table, is_reference)),
+        notes=tuple(_reference_notes(table, is_reference)
+                    + _convention_notes(table, is_reference)),
         predictions=predictions,
         prediction_sources={
             m: f"result file {src}"
@@ -313,7 +317,7 @@ def read_result(
 def read_table(path: Path) -> tuple[Any, bool]:
     """A CSV with the challenge's columns (or Result.summary() columns) -> normalised rows, and
     whether it is a published table (it carries printed ranks): a labelled reference."""
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     try:
         # utf-8-sig: a spreadsheet's byte-order mark must not become part of the first header
@@ -363,8 +367,7 @@ def read_table(path: Path) -> tuple[Any, bool]:
 def _numbers(cells: Any, path: Path, header: str, *, positive: bool) -> Any:
     """A column of text cells as floats: empty is NaN (not measured); a cell that is not a
     finite number, or below the column's lowest sensible value, is refused."""
-    import numpy as np
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     text = cells.str.strip()
     values = pd.to_numeric(text.replace("", None), errors="coerce").astype(float)
@@ -416,6 +419,24 @@ def _machines(table: Any) -> dict[str, int]:
                       if same_hardware({"hardware": hardware}, {"hardware": m})), None)
         machines[known or hardware] = machines.get(known or hardware, 0) + 1
     return machines
+
+
+def _convention_notes(table: Any, is_reference: Any) -> list[str]:
+    """Say so when the entries' FLOPs follow different years' conventions (a result records its
+    challenge; a published table is the NTIRE 2022 one)."""
+    from esrprof.challenges import challenge
+
+    years: dict[str, list[str]] = {}
+    for (_, row), reference in zip(table.iterrows(), is_reference):
+        name = "ntire2022" if reference else row.get("challenge")
+        if isinstance(name, str) and name:
+            years.setdefault(challenge(name).counting.convention, []).append(str(row["source"]))
+    if len(years) < 2:
+        return []
+    parts = "; ".join(f"{conv}: {', '.join(dict.fromkeys(srcs))}" for conv, srcs in years.items())
+    return [f"the entries' FLOPs follow different conventions ({parts}): FLOPs ranks across "
+            "them compare conventions as much as models (esrprof profile --challenge NAME "
+            "counts in one; docs/challenges.md)"]
 
 
 def _reference_notes(table: Any, is_reference: Any) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from esrprof.extras import require
 from esrprof.prediction.kinds import KINDS
 from esrprof.report.charts import RC, Chart, _figure, _literal, _save
 from esrprof.report.inputs import PREDICTED_COLUMNS, add_prediction_columns, prediction_columns
@@ -281,7 +282,7 @@ def _notes(findings: PredictionFindings, rows: Mapping[str, Mapping[str, Any]],
 def prediction_chart(table: Any, findings: PredictionFindings, out_dir: Path,
                      stem: str = "runtime_vs_predicted") -> Chart | None:
     """Two panels, same y: runtime against predicted runtime, and against FLOPs, each with ρ."""
-    import matplotlib
+    matplotlib = require("matplotlib", "the report's charts")
 
     # Both panels over the same entries: those with a prediction (as the two ρ are)
     t = table[table["predicted_runtime_ms"].notna()] if "predicted_runtime_ms" in table \
@@ -328,7 +329,7 @@ def prediction_chart(table: Any, findings: PredictionFindings, out_dir: Path,
 def kinds_chart(findings: PredictionFindings, out_dir: Path,
                 stem: str = "predicted_time_by_kind") -> Chart | None:
     """Stacked bars: each model's predicted time split by op kind."""
-    import matplotlib
+    matplotlib = require("matplotlib", "the report's charts")
 
     rows: Sequence[ModelKinds] = findings.by_kind
     if not rows:

@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from esrprof.challenges import CHALLENGES, Challenge
 from esrprof.errors import UsageError
+from esrprof.extras import require
 
 
 class MissingMetricError(UsageError):
@@ -49,7 +51,7 @@ ST2_METRICS = ("runtime_ms", "params_m", "flops_g", "acts_m", "memory_mib")
 
 @dataclass(frozen=True)
 class ScoreDefinition:
-    """The 2024/2025 score and the year's published reference model (lower score is better)."""
+    """A year's score and its published reference model (lower score is better)."""
 
     year: str
     reference: str  # the model the organisers scored against (their "baseline")
@@ -60,10 +62,18 @@ class ScoreDefinition:
     weights: tuple[float, float, float] = (0.7, 0.15, 0.15)  # runtime, FLOPs, params
 
 
+def _score_definition(rules: Challenge) -> ScoreDefinition:
+    b = rules.baseline.published
+    assert rules.score is not None and b is not None  # a score year publishes its baseline
+    return ScoreDefinition(rules.name, rules.baseline.model, b.runtime_ms, b.flops_g, b.params_m,
+                           rules.hardware.label.removeprefix("NVIDIA ").removeprefix("GeForce "),
+                           rules.score.weights)
+
+
+# Read from each year's rules (esrprof/challenges/): 2024 RLFN on an RTX 3090, 2025 EFDN and
+# 2026 SPAN on an RTX A6000.
 SCORES: dict[str, ScoreDefinition] = {
-    # NTIRE 2024 ESR: RLFN on an RTX 3090; NTIRE 2025 ESR: EFDN on an RTX A6000.
-    "ntire2024": ScoreDefinition("ntire2024", "RLFN", 13.54, 19.67, 0.317, "RTX 3090"),
-    "ntire2025": ScoreDefinition("ntire2025", "EFDN", 16.69, 16.70, 0.276, "RTX A6000"),
+    c.name: _score_definition(c) for c in CHALLENGES.values() if c.score is not None
 }
 
 
@@ -162,7 +172,7 @@ def challenge_score(runtime_ms: float, flops_g: float, params_m: float,
 
 def eligibility(table: Any, gate: PsnrGate | None, needed: tuple[str, ...] = ()) -> Any:
     """Why each entry is not ranked (a Series of str, "" for a ranked entry)."""
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     reasons = pd.Series("", index=table.index, dtype=object)
     for i, row in table.iterrows():
@@ -216,7 +226,7 @@ def per_metric_ranks(table: Any, ranked: Any, metrics: tuple[str, ...],
     its rounded values a few differ by one (ties the rounding created). So when the ranked set is
     exactly the set the table ranked, its printed ranks are used, and the rank sums reproduce it.
     """
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     printed_cols = [METRICS[m].printed_rank for m in metrics]
     usable = (
@@ -249,7 +259,7 @@ def _finish(frame: Any, sort_by: str, ascending: bool = True) -> Any:
     unranked = frame[frame["rank"].isna()].sort_values(
         [sort_by, "model"], ascending=[ascending, True], kind="mergesort", na_position="last"
     )
-    import pandas as pd
+    pd = require("pandas", "the report")
 
     out = pd.concat([ranked, unranked]).reset_index(drop=True)
     out["rank"] = out["rank"].astype("Int64")
@@ -367,7 +377,7 @@ def resolve_score_reference(entries: Any, score: str, name: str | None) -> Score
 
 
 def score_board(entries: Any, options: RankingOptions, score: str,
-                reference_name: str | None = None) -> Leaderboard:
+                reference_name: str | None = None, notes: tuple[str, ...] = ()) -> Leaderboard:
     """The 2024/2025 score against a reference model: lower is better; the reference scores
     e^2."""
     columns = ("runtime_ms", "flops_g", "params_m")
@@ -396,14 +406,52 @@ def score_board(entries: Any, options: RankingOptions, score: str,
         else f"figures published for {score}, measured on an {d.gpu}: compare only runtimes "
         "from that GPU"
     )
+    w_rt, w_fl, w_pa = (f"{w:g}" for w in d.weights)
     desc = (
-        f"score = 0.7·exp(2·runtime/{reference.runtime_ms:g}) + 0.15·exp(2·FLOPs/"
-        f"{reference.flops_g:g}) + 0.15·exp(2·params/{reference.params_m:g}); baseline "
+        f"score = {w_rt}·exp(2·runtime/{reference.runtime_ms:g}) + {w_fl}·exp(2·FLOPs/"
+        f"{reference.flops_g:g}) + {w_pa}·exp(2·params/{reference.params_m:g}); baseline "
         f"{reference.name} ({where}) scores e² ≈ 7.389; lower is better."
     )
     year = score.removeprefix("ntire")
     return Leaderboard(f"score_{score}", f"NTIRE {year} score vs {reference.name}", desc, frame,
-                       (), "computed")
+                       tuple(notes), "computed")
+
+
+# A sub-track of the score years: one term of the score, Score_X = exp(2·X / X_baseline).
+SCORE_TERMS = {"score_runtime": ("runtime_ms", "Score_Runtime", "Sub-track 1 (runtime)"),
+               "score_flops": ("flops_g", "Score_FLOPs", "Sub-track 2 (FLOPs)"),
+               "score_params": ("params_m", "Score_Params", "Sub-track 3 (#Params)")}
+
+
+def score_term_board(entries: Any, options: RankingOptions, score: str, track: str,
+                     reference_name: str | None = None, notes: tuple[str, ...] = ()
+                     ) -> Leaderboard:
+    """One sub-track of a score year: ranked by ``exp(2·x/x_B)`` of one metric (the same order
+    as the metric itself, lower is better)."""
+    column, label, title = SCORE_TERMS[track]
+    require_metrics(entries, (column,), title)
+    reference = resolve_score_reference(entries, score, reference_name)
+    ref_value = getattr(reference, column)
+    table = entries.table
+    reasons = eligibility(table, options.psnr_gate, (column,))
+    frame = table[["model", column, "psnr_val"]].copy()
+    frame[label] = [float("nan") if _missing(v) else _exp_term(v, ref_value)
+                    for v in table[column]]
+    frame.insert(0, "rank", rank_values(frame[label].where(reasons == "")))
+    frame["note"] = reasons
+    frame = _finish(frame, label)
+    year = score.removeprefix("ntire")
+    desc = (f"{label} = exp(2·{METRICS[column].label}/{ref_value:g}), {reference.name} the "
+            f"baseline ({reference.source}); lower is better.")
+    return Leaderboard(f"{track}_{score}", f"NTIRE {year} {title}", desc, frame, notes,
+                       "computed")
+
+
+def _exp_term(value: float, reference: float) -> float:
+    try:
+        return math.exp(2 * value / reference)
+    except OverflowError:
+        return math.inf
 
 
 def metric_board(entries: Any, options: RankingOptions, metric: str) -> Leaderboard:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from esrprof import files, jsonio
+from esrprof.extras import require
 from esrprof.report.markup import md_plain, md_text
 from esrprof.report.ranking import METRICS, Leaderboard
 
@@ -46,9 +47,7 @@ def _format(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     try:
-        import pandas as pd
-
-        if pd.isna(value):
+        if require("pandas", "the report").isna(value):
             return ""
     except (TypeError, ValueError):
         pass
@@ -63,8 +62,7 @@ def _format(column: str, value: Any) -> str:
 
 def display_frame(frame: Any) -> Any:
     """The leaderboard as strings with the challenge's headers and decimals."""
-    import pandas as pd
-
+    pd = require("pandas", "the report")
     out = pd.DataFrame(
         {column_label(c): [_format(c, v) for v in frame[c]] for c in frame.columns}
     )

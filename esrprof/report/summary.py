@@ -7,6 +7,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
+from esrprof.extras import require
 from esrprof.report.markup import md_text
 from esrprof.report.ranking import METRICS
 
@@ -108,7 +111,7 @@ def positive_pairs(table: Any, x: str, y: str) -> Any:
 
 def correlate(table: Any, x: str, y: str) -> Correlation | None:
     """Spearman's rho and Kendall's tau-b over entries with both metrics (None below 3)."""
-    from scipy import stats
+    stats = require("scipy.stats", "the report")
 
     sub = positive_pairs(table, x, y)
     if len(sub) < 3 or sub[x].nunique() < 2 or sub[y].nunique() < 2:
@@ -119,8 +122,6 @@ def correlate(table: Any, x: str, y: str) -> Correlation | None:
 
 
 def fit_trend(table: Any, x: str = "flops_g", y: str = "runtime_ms") -> Trend | None:
-    import numpy as np
-
     sub = positive_pairs(table, x, y)
     if len(sub) < 3 or sub[x].nunique() < 2:
         return None

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from esrprof.challenges import RunProtocol, challenge
 from esrprof.errors import UsageError
 from esrprof.probe import DTYPE_LABELS, usable_device
 
@@ -46,9 +47,32 @@ class RunConfig:
     on_oom: str = "skip"
     seed: int = 0
     nvml: bool = True
+    # The NTIRE year whose run protocol to follow (esrprof/challenges/): "ntire2022" keeps the
+    # best of ``trials`` and resets the memory peak per split (esrprof's fix); the 2024-2026
+    # protocol averages the trials (the organisers' 5 runs) and never resets the peak.
+    challenge: str = "ntire2022"
+
+    @classmethod
+    def for_challenge(cls, name: str | None = None, **kwargs: Any) -> RunConfig:
+        """The config of a challenge year's protocol (default the latest): its number of runs
+        unless ``trials`` is given."""
+        rules = challenge(name)
+        kwargs.setdefault("trials", rules.protocol.trials)
+        return cls(challenge=rules.name, **kwargs)
+
+    @property
+    def protocol(self) -> RunProtocol:
+        return challenge(self.challenge).protocol
+
+    @property
+    def resets_memory_per_split(self) -> bool:
+        """esrprof resets the peak per split under the 2022 rules (as it always has); a later
+        year's protocol is followed as the organisers ran it."""
+        return self.protocol.name == "ntire2022" or self.protocol.memory_reset_per_split
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "splits", tuple(self.splits))
+        object.__setattr__(self, "challenge", challenge(self.challenge).name)
         problems = []
         if self.dtype not in DTYPES:
             problems.append(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")

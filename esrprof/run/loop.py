@@ -70,6 +70,7 @@ class _Ctx:
     pixel_range: int
     scale: int | None
     stopped: str | None = None
+    memory_started: bool = False  # the first split resets the CUDA peak whatever the protocol
 
 
 @dataclass
@@ -190,7 +191,9 @@ def _run_split(ctx: _Ctx, split: data_mod.Split) -> SplitResult:
     progress = _Progress(ctx.config.progress, len(images.lrs) * ctx.config.trials, split.name)
     try:
         warmup_forwards = _warm_up(ctx, images.lrs)
-        with SplitMemory(ctx.device, use_nvml=ctx.config.nvml) as mem:
+        reset = ctx.config.resets_memory_per_split or not ctx.memory_started
+        ctx.memory_started = True
+        with SplitMemory(ctx.device, use_nvml=ctx.config.nvml, reset=reset) as mem:
             for t in range(ctx.config.trials):
                 _one_trial(ctx, split.name, images, t, tally, want_quality, progress)
                 if ctx.stopped:
@@ -350,7 +353,8 @@ def _split_record(ctx: _Ctx, name: str, images: _Images, tally: _Tally, warmup_f
         name=name,
         images=tuple(images.refs[i].name for i in keep),
         shapes=tuple((int(images.lrs[i].shape[-2]), int(images.lrs[i].shape[-1])) for i in keep),
-        trials=Trials.of([[s[i] for i in keep] for s in complete]),
+        trials=Trials.of([[s[i] for i in keep] for s in complete],
+                         ctx.config.protocol.trial_choice),
         warmup_forwards=warmup_forwards,
         memory=memory,
         unreadable=tuple(images.unreadable),

@@ -70,5 +70,5 @@ def open_images(config: RunConfig, device: torch.device, scale: int | None) -> d
         mode = config.synthetic
         quick = mode == "quick" or (mode == "auto" and device.type != "cuda")
         return data_mod.synthetic(config.splits, quick=quick, images_per_split=config.max_images,
-                                  seed=config.seed)
+                                  seed=config.seed, challenge=config.challenge)
     return data_mod.limit(images, config.max_images)

@@ -58,7 +58,8 @@ class SplitResult:
         return d
 
     @classmethod
-    def from_blocks(cls, name: str, blocks: Mapping[str, Any], source: str) -> SplitResult:
+    def from_blocks(cls, name: str, blocks: Mapping[str, Any], source: str,
+                    trial_choice: str = "best") -> SplitResult:
         """The split ``name`` of a run's JSON blocks (``runtime``, ``memory``, ``quality``,
         ``data``), every raw value checked."""
         where = f"runtime.splits.{name}"
@@ -83,7 +84,7 @@ class SplitResult:
             name=name,
             images=images,
             shapes=shapes,
-            trials=Trials.of(trials),
+            trials=Trials.of(trials, trial_choice),
             warmup_forwards=number(rec.get("warmup_forwards"), f"{where}.warmup_forwards",
                                    source, optional=False, integer=True),
             memory=mapping(memory.get(name), f"memory.splits.{name}", source, optional=True),
@@ -121,7 +122,8 @@ class RunResult:
 
     @property
     def runtime_ms(self) -> float | None:
-        """Mean of the split figures (each the best trial's per-image mean)."""
+        """Mean of the split figures (each the best trial's per-image mean, or under the
+        2024-2026 protocol the average of the trials')."""
         figures = [s.trials.runtime_ms for s in self.splits]
         figures = [f for f in figures if f is not None]
         return sum(figures) / len(figures) if figures else None
@@ -186,7 +188,9 @@ class RunResult:
                          low="positive", integer=True),
             pixel_range=number(cfg.get("pixel_range_used"), "run_config.pixel_range_used",
                                source, low="positive", optional=False, integer=True),
-            splits=tuple(SplitResult.from_blocks(n, blocks, source) for n in split_names),
+            splits=tuple(SplitResult.from_blocks(n, blocks, source,
+                                                 config.protocol.trial_choice)
+                         for n in split_names),
             data=dict(blocks["data"]),
             environment=dict(environment or {}),
             notes=tuple(text(n, "run_config.notes", source)
@@ -200,8 +204,14 @@ class RunResult:
     def _runtime_block(self) -> dict[str, Any]:
         return {
             "runtime_ms": self.runtime_ms,
-            "definition": "per split: per-image mean of the best trial; runtime_ms: mean of "
-            "the split figures (NTIRE ESR)",
+            "definition": (
+                "per split: per-image mean of the best trial; runtime_ms: mean of the split "
+                "figures (NTIRE ESR)" if self.config.protocol.trial_choice == "best" else
+                "per split: per-image means (the first image included) averaged over the "
+                f"{self.config.trials} runs; runtime_ms: mean of the split figures "
+                f"({self.config.protocol.name} protocol, NTIRE 2024-2026)"),
+            "protocol": self.config.protocol.name,
+            "challenge": self.config.challenge,
             "clock": self.clock,
             "device": self.device,
             "dtype": self.config.dtype,
@@ -216,7 +226,9 @@ class RunResult:
             figure = rec.get("max_allocated_mib")
             kind = "cuda_max_memory_allocated"
             note = (f"torch.cuda.max_memory_allocated over the {chosen.name} split, peak reset "
-                    "at its start (the challenge's figure)")
+                    "at its start (the challenge's figure)" if rec.get("peak_reset", True) else
+                    f"torch.cuda.max_memory_allocated after the {chosen.name} split, the peak "
+                    "never reset since the run began (the organisers' script)")
         else:
             figure = rec.get("peak_rss_growth_mib")
             kind = "cpu_peak_rss_growth"
