@@ -6,7 +6,8 @@ Times ``run_isolated`` around a function that returns at once (the fixed cost: s
 write, read and unpickle its answer, reap it) against calling the function in-process, for the
 forked child (Linux, the default) and the fresh interpreter (elsewhere, after CUDA was
 initialised, or with more than one thread), with torch and esrprof already imported, as in
-the gate. Then the same around a call returning a verdict-sized answer (1200 samples).
+the gate. Then the same around a call returning a verdict-sized answer (1200 samples). The
+fresh interpreter's figure is its start only: a real gate's work imports torch there again.
 """
 
 from __future__ import annotations
