@@ -85,12 +85,21 @@ class Monitor:
     ):
         if not isinstance(model, nn.Module):
             raise UsageError(f"Monitor needs a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise UsageError(f"every={every!r}: must be a positive integer")
-        if repeats < 1 or warmup < 0:
-            raise UsageError("repeats must be >= 1 and warmup >= 0")
-        if threads is not None and threads < 1:
-            raise UsageError("threads must be >= 1")
+        # every argument is checked here, never on a measuring step hours into training
+        _check_int("every", every, 1)
+        _check_int("repeats", repeats, 1)
+        _check_int("warmup", warmup, 0)
+        if threads is not None:
+            _check_int("threads", threads, 1)
+        if log is not None and not isinstance(log, (str, os.PathLike)):
+            raise UsageError(f"log={log!r}: must be a path")
+        if not isinstance(count, bool):
+            raise UsageError(f"count={count!r}: must be True or False")
+        if on_record is not None and not callable(on_record):
+            raise UsageError(f"on_record={on_record!r}: must be callable")
+        if clock is not None and not callable(getattr(clock, "time_ms", None)):
+            raise UsageError(f"clock={clock!r}: must have a time_ms(fn) method")
+        _check_real(model)
         self.model = model
         self.probe_shape = check_shape(probe_shape)
         self.every = every
@@ -123,7 +132,10 @@ class Monitor:
         return self._steps
 
     def measure(self) -> MonitorRecord:
-        """Time the probe now, append the record to the log, and return it."""
+        """Time the probe now, append the record to the log, and return it. Two monitors of
+        one model (two threads) take turns: :func:`esrprof.state.preserved` holds the model
+        for the whole measurement."""
+        _check_real(self.model)
         times, memory_mib = self._time_probe()
         record = self._record(times, memory_mib)
         self.records.append(record)
@@ -195,6 +207,22 @@ class Monitor:
             self.counts = count(self.model, self.probe_shape)
         except (EsrprofError, RuntimeError, NotImplementedError, TypeError) as exc:
             self.count_error = f"{exc.__class__.__name__}: {exc}"
+
+
+def _check_int(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UsageError(f"{name}={value!r}: must be an integer of at least {least}")
+
+
+def _check_real(model: nn.Module) -> None:
+    """A model on the meta device has shapes but no values: nothing to time."""
+    from itertools import chain
+
+    meta = next((n for n, t in chain(model.named_parameters(), model.named_buffers())
+                 if t.device.type == "meta"), None)
+    if meta is not None:
+        raise UsageError(f"the model is on the meta device ({meta}): it has no weights to "
+                         "time; build it on a real device")
 
 
 class _LogFile:

@@ -5,7 +5,10 @@
                         baseline="baselines/mynet.json")
 
 A regression fails *that test*, with its figures (never the session at its end, as
-pytest-benchmark's ``--benchmark-compare-fail`` does). ``esrprof_benchmark`` feeds our clock
+pytest-benchmark's ``--benchmark-compare-fail`` does). The gate (and a baseline's writing) runs
+in a child process (:mod:`esrprof.latency.isolation`): a model that calls ``os._exit``, is
+killed by a signal or hangs past ``--esrprof-max-seconds`` fails that test with the cause, and
+the session goes on. ``esrprof_benchmark`` feeds our clock
 (CUDA events on a GPU) into pytest-benchmark's ``benchmark`` fixture, so its saving, comparing
 and ``--benchmark-compare-fail`` work on our numbers.
 
@@ -24,7 +27,8 @@ import pytest
 
 MARKER = "esrprof"
 # Arguments the fixture call and the marker accept; the marker supplies defaults.
-_ARGUMENTS = ("baseline", "input_shape", "max_slowdown", "abs_max_slowdown", "kwargs", "name")
+_ARGUMENTS = ("baseline", "input_shape", "max_slowdown", "abs_max_slowdown", "kwargs", "name",
+              "expect_sha256")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +173,8 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(f"baseline {out['baseline']!r} must be a path")
     if out.get("kwargs") is not None and not isinstance(out["kwargs"], dict):
         raise UsageError(f"kwargs {out['kwargs']!r} must be a dict")
+    if out.get("expect_sha256") is not None and not isinstance(out["expect_sha256"], str):
+        raise UsageError(f"expect_sha256 {out['expect_sha256']!r} must be a string")
     return out
 
 
@@ -251,22 +257,28 @@ def _checked_gate(config: pytest.Config, model: Any, given: dict[str, Any], cloc
 
 
 def _save(model: Any, values: dict, path: Path, options: PluginOptions, clock: Any) -> None:
+    import math
+
     from esrprof.errors import UsageError
-    from esrprof.latency.baseline import make_baseline, refuse_existing, save_baseline
+    from esrprof.latency.baseline import refuse_existing, save_baseline
+    from esrprof.latency.isolation import run_isolated
 
     shape = values.get("input_shape")
     if shape is None:
         raise UsageError("esrprof_latency needs an input_shape to write a baseline")
     refuse_existing(path, force=options.force)
-    baseline = make_baseline(
-        model,
-        shape,
-        kwargs=values.get("kwargs"),
-        name=values.get("name"),
-        clock=clock,
-        threads=options.threads,
-    )
+    baseline = run_isolated(_save_in_child, (model, values, shape, options, clock),
+                            what=f"timing the model for the baseline {path}",
+                            bound_s=math.inf, threads=options.threads)
     save_baseline(baseline, path, force=options.force)
+
+
+def _save_in_child(model: Any, values: dict, shape: Any, options: PluginOptions,
+                   clock: Any) -> Any:
+    from esrprof.latency.baseline import make_baseline
+
+    return make_baseline(model, shape, kwargs=values.get("kwargs"), name=values.get("name"),
+                         clock=clock, threads=options.threads)
 
 
 def gate_config(values: dict[str, Any], options: PluginOptions) -> Any:
@@ -300,17 +312,33 @@ def gate_config(values: dict[str, Any], options: PluginOptions) -> Any:
 
 
 def _run(model: Any, values: dict, path: Path, options: PluginOptions, clock: Any) -> Any:
-    from esrprof.latency.baseline import load_baseline
+    from esrprof.latency.baseline import check_expected_sha256, load_baseline, source_notice
+    from esrprof.latency.isolation import grace_seconds, run_isolated
+    from esrprof.latency.sampling import Deadline
+
+    baseline = load_baseline(path)
+    notice = None
+    if values.get("expect_sha256") is not None:
+        check_expected_sha256(baseline, values["expect_sha256"], str(path))
+    else:
+        notice = source_notice(baseline, str(path))
+    config = gate_config(values, options)
+    seconds = config.budget.max_seconds
+    deadline = Deadline(seconds)
+    verdict = run_isolated(_gate_in_child, (model, baseline, config, values, clock, deadline),
+                           what=f"the gate timing the model against {path}",
+                           bound_s=seconds + grace_seconds(seconds), threads=config.threads)
+    if notice:
+        verdict = dataclasses.replace(verdict, notes=(*verdict.notes, notice))
+    return verdict
+
+
+def _gate_in_child(model: Any, baseline: Any, config: Any, values: dict, clock: Any,
+                   deadline: Any) -> Any:
     from esrprof.latency.gate import run_gate
 
-    return run_gate(
-        model,
-        load_baseline(path),
-        gate_config(values, options),
-        input_shape=values.get("input_shape"),
-        clock=clock,
-        name=values.get("name"),
-    )
+    return run_gate(model, baseline, config, input_shape=values.get("input_shape"), clock=clock,
+                    name=values.get("name"), deadline=deadline)
 
 
 @pytest.fixture
@@ -401,3 +429,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             continue
         word = "pass" if verdict.passed else "REGRESSION"
         terminalreporter.write_line(f"{word:10} {nodeid}: {verdict.summary()}")
+        for note in verdict.notes:
+            terminalreporter.write_line(f"{'':10} note: {note}")

@@ -13,13 +13,24 @@ even when the model raises, it restores:
 Why attributes and not just the ``state_dict``: Swin-style models rebind a plain tensor attribute
 in every forward; on meta input that leaves a meta tensor on the module, invisible to a
 state_dict comparison, and the user's next real forward fails.
+
+State outside the model is found through the code the forward runs (:func:`_outside_state`):
+the globals of the files that define its classes, the globals and closures of the functions
+those classes and the model's hooks name (a mask cache in a helper module, a hook appending
+outputs to a list), followed a few calls deep. Containers are read and restored through the
+storage of their built-in base type (``dict.items(d)``, ``OrderedDict.__setitem__``), never
+through methods a subclass overrides: ``transformers.activations.ACT2FN`` is an ``OrderedDict``
+whose ``__getitem__`` builds a new instance on every lookup, and going through it would
+restore instances over the classes it holds.
 """
 
 from __future__ import annotations
 
 import collections
 import sys
+import threading
 import types
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,8 +73,8 @@ class Snapshot:
     @classmethod
     def of_model(cls, model: nn.Module, *, values: bool = False) -> Snapshot:
         """The model's objects, plus the class- and file-level caches its classes keep."""
-        containers, caches = _class_state(model)
-        snap = cls.take([model, *containers], values=values)
+        containers, caches, objects = _outside_state(model)
+        snap = cls.take([model, *containers, *objects], values=values)
         snap.caches = [(fn, fn.cache_info().currsize) for fn in caches]
         return snap
 
@@ -91,9 +102,9 @@ class Snapshot:
 
     def _remember(self, obj: Any) -> Any:
         if isinstance(obj, _MUTABLE_CONTAINERS):
-            saved = dict(obj) if isinstance(obj, dict) else list(obj)
+            saved = _raw_items(obj)
             self.containers.append((obj, saved))
-            return saved.values() if isinstance(saved, dict) else saved
+            return [v for _, v in saved] if isinstance(obj, dict) else saved
         if isinstance(obj, (tuple, frozenset)):
             return obj
         d = getattr(obj, "__dict__", None)
@@ -159,55 +170,188 @@ def _plain_object(obj: Any) -> bool:
     return module.partition(".")[0] not in _FOREIGN
 
 
-def _class_state(model: nn.Module) -> tuple[list[Any], list[Any]]:
-    """Mutable containers and ``lru_cache`` functions kept on the model's classes and in the
-    globals of the files that define them: where a forward may cache masks by input size."""
-    containers: list[Any] = []
-    caches: list[Any] = []
-    seen: set[int] = set()
-    for cls in {type(m) for m in model.modules()}:
-        for klass in cls.__mro__:
-            owner = sys.modules.get(klass.__module__)
-            if klass.__module__.partition(".")[0] in _FOREIGN or klass is object:
-                continue
-            spaces = [vars(klass)] + ([vars(owner)] if owner is not None else [])
-            for space in spaces:
-                if id(space) in seen:
+# How many functions the walk through the forward's code follows (classes' methods, hooks,
+# the helpers they call), and how many calls deep.
+_MAX_FUNCTIONS = 2000
+_CODE_DEPTH = 4
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+               "_backward_pre_hooks", "_state_dict_hooks", "_load_state_dict_pre_hooks")
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks",
+                 "_global_backward_hooks", "_global_backward_pre_hooks")
+
+
+def _foreign(module_name: str | None) -> bool:
+    return (module_name or "").partition(".")[0] in _FOREIGN
+
+
+class _Outside:
+    """What a forward can reach outside the model: mutable containers, ``lru_cache``
+    functions, and user objects (a recorder whose bound method is a hook)."""
+
+    def __init__(self) -> None:
+        self.containers: list[Any] = []
+        self.caches: list[Any] = []
+        self.objects: list[Any] = []
+        self.seen: set[int] = set()
+        self.functions: list[tuple[Any, int]] = []
+
+    def add(self, value: Any, depth: int, names: frozenset[str] = frozenset()) -> None:
+        if id(value) in self.seen or isinstance(value, (str, bytes, int, float, bool)):
+            return
+        if isinstance(value, _MUTABLE_CONTAINERS) and not isinstance(value, bytearray):
+            self.seen.add(id(value))
+            self.containers.append(value)
+        elif hasattr(value, "cache_info") and hasattr(value, "cache_clear"):
+            self.seen.add(id(value))
+            self.caches.append(value)
+            self.add(getattr(value, "__wrapped__", None), depth)
+        elif isinstance(value, (types.FunctionType, types.MethodType)):
+            self.seen.add(id(value))
+            if isinstance(value, types.MethodType):
+                self.add(value.__self__, depth)
+                value = value.__func__
+            if not _foreign(value.__module__) and depth <= _CODE_DEPTH:
+                self.functions.append((value, depth))
+        elif isinstance(value, types.ModuleType):
+            # a helper module the code names: the attributes that code names in it
+            if _foreign(value.__name__) or value.__name__ == "sys":
+                return
+            space = vars(value)
+            for name in names:
+                if name in space and not isinstance(space[name], types.ModuleType):
+                    self.add(space[name], depth)
+        elif isinstance(value, type):
+            self.seen.add(id(value))
+            if _foreign(value.__module__) or issubclass(value, nn.Module):
+                return  # module classes are walked by _class_spaces
+            for item in vars(value).values():
+                self.add(_unwrap(item), depth)
+        elif isinstance(value, nn.Module):
+            return  # the model's own, or another model: not outside state of this one
+        elif not isinstance(value, _ATOMIC) and not _foreign(type(value).__module__):
+            self.seen.add(id(value))
+            self.objects.append(value)
+            call = vars(type(value)).get("__call__")
+            if isinstance(call, types.FunctionType):
+                self.add(call, depth)
+
+    def walk_functions(self) -> None:
+        done = 0
+        while self.functions and done < _MAX_FUNCTIONS:
+            fn, depth = self.functions.pop()
+            done += 1
+            names = frozenset(_code_names(fn.__code__))
+            space = fn.__globals__
+            for cell in fn.__closure__ or ():
+                try:
+                    self.add(cell.cell_contents, depth + 1, names)
+                except ValueError:  # an empty cell
                     continue
-                seen.add(id(space))
-                for name, value in list(space.items()):
-                    if name.startswith("__"):  # __builtins__, __all__, ...
-                        continue
-                    if isinstance(value, _MUTABLE_CONTAINERS) and not isinstance(value, bytearray):
-                        containers.append(value)
-                    elif hasattr(value, "cache_info") and hasattr(value, "cache_clear"):
-                        caches.append(value)
-    return containers, caches
+            for name in names:
+                if name in space:
+                    self.add(space[name], depth + 1, names)
+
+
+def _code_names(code: types.CodeType) -> Iterator[str]:
+    """Every global and attribute name a function's code (and the code nested in it) uses."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_names(const)
+
+
+def _unwrap(item: Any) -> Any:
+    if isinstance(item, (staticmethod, classmethod)):
+        return item.__func__
+    if isinstance(item, property):
+        return item.fget
+    return item
+
+
+def _outside_state(model: nn.Module) -> tuple[list[Any], list[Any], list[Any]]:
+    """Containers, ``lru_cache`` functions and user objects outside the model that its forward
+    may write: those kept on its classes and in the globals of the files that define them
+    (where a forward caches masks by input size), and those the code of its classes and hooks
+    names, in helper modules and closures (a hook appending outputs to a list)."""
+    out = _Outside()
+    modules = list(model.modules())
+    for space in _class_spaces(modules):
+        for name, value in list(space.items()):
+            if name.startswith("__"):  # __builtins__, __all__, ...
+                continue
+            value = _unwrap(value)
+            if isinstance(value, (types.FunctionType, *_MUTABLE_CONTAINERS)) or hasattr(
+                value, "cache_clear"
+            ):
+                out.add(value, 0)
+    from torch.nn.modules import module as torch_module
+
+    hooks = [getattr(torch_module, name, {}) for name in _GLOBAL_HOOKS]
+    hooks += [getattr(m, name, None) or {} for m in modules for name in _HOOK_DICTS]
+    for table in hooks:
+        for hook in dict.values(table) if isinstance(table, dict) else ():
+            out.add(hook, 0)
+    out.walk_functions()
+    return out.containers, out.caches, out.objects
+
+
+def _class_spaces(modules: list[nn.Module]) -> Iterator[dict[str, Any]]:
+    """The namespaces of the model's classes (through their MRO) and of the files defining
+    them, each once."""
+    seen: set[int] = set()
+    for cls in {type(m) for m in modules}:
+        for klass in cls.__mro__:
+            if _foreign(klass.__module__) or klass is object:
+                continue
+            owner = sys.modules.get(klass.__module__)
+            for space in [vars(klass)] + ([vars(owner)] if owner is not None else []):
+                if id(space) not in seen:
+                    seen.add(id(space))
+                    yield space
 
 
 def _is_fake(t: torch.Tensor) -> bool:
     return type(t).__name__ == "FakeTensor"
 
 
-def _restore_container(container: Any, saved: Any) -> None:
-    if isinstance(container, dict):
-        if container.keys() != saved.keys() or any(
-            container[k] is not v for k, v in saved.items()
+def _builtin(container: Any) -> type:
+    """The built-in container type whose own methods read and write ``container``'s storage
+    (a subclass's ``__getitem__``, ``__iter__`` or ``__setitem__`` are never called)."""
+    for kind in (collections.OrderedDict, dict, list, bytearray, set, collections.deque):
+        if isinstance(container, kind):
+            return kind
+    raise TypeError(type(container).__name__)
+
+
+def _raw_items(container: Any) -> list[Any]:
+    """What ``container`` holds, read from its storage: (key, value) pairs for a mapping."""
+    kind = _builtin(container)
+    if issubclass(kind, dict):
+        return list(kind.items(container))
+    return list(kind.__iter__(container))
+
+
+def _restore_container(container: Any, saved: list[Any]) -> None:
+    kind = _builtin(container)
+    now = _raw_items(container)
+    if issubclass(kind, dict):
+        if len(now) == len(saved) and all(
+            a[0] is b[0] and a[1] is b[1] for a, b in zip(now, saved)
         ):
-            container.clear()
-            container.update(saved)
-    elif isinstance(container, (list, bytearray)):
-        if len(container) != len(saved) or any(a is not b for a, b in zip(container, saved)):
-            container[:] = saved
-    elif isinstance(container, set):
-        if container != set(saved):
-            container.clear()
-            container.update(saved)
-    elif isinstance(container, collections.deque) and (
-        len(container) != len(saved) or any(a is not b for a, b in zip(container, saved))
-    ):
-        container.clear()
-        container.extend(saved)
+            return
+        kind.clear(container)
+        for key, value in saved:
+            kind.__setitem__(container, key, value)
+    elif kind is set:
+        if len(now) != len(saved) or set.symmetric_difference(container, saved):
+            set.clear(container)
+            set.update(container, saved)
+    elif len(now) != len(saved) or any(a is not b for a, b in zip(now, saved)):
+        if kind is collections.deque:
+            collections.deque.clear(container)
+            collections.deque.extend(container, saved)
+        else:  # list, bytearray
+            kind.__setitem__(container, slice(None), saved)
 
 
 def _restore_tensor(state: _TensorState) -> None:
@@ -231,6 +375,26 @@ def _restore_tensor(state: _TensorState) -> None:
         data.copy_(state.saved)
 
 
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+@contextmanager
+def exclusive(model: nn.Module | None) -> Iterator[None]:
+    """Hold ``model`` for the block: another thread measuring the same model waits. Without
+    it, two monitors of one model in two threads each save the flags the other has just set
+    (eval), and the model is left in eval mode."""
+    if model is None:
+        yield
+        return
+    with _LOCKS_LOCK:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+    with lock:
+        yield
+
+
 @contextmanager
 def preserved(
     model: nn.Module | None = None, *, eval_mode: bool = False, values: bool = True
@@ -241,7 +405,16 @@ def preserved(
     restored afterwards, not just the root's). With ``values`` (the default) a copy of every
     tensor the model holds is kept (on the CPU) so that values written in place come back;
     the counting engine turns it off where it guarantees no real tensor is ever written.
+    One thread at a time holds a model here (:func:`exclusive`).
     """
+    with exclusive(model), _preserved(model, eval_mode=eval_mode, values=values) as snapshot:
+        yield snapshot
+
+
+@contextmanager
+def _preserved(
+    model: nn.Module | None, *, eval_mode: bool, values: bool
+) -> Iterator[Snapshot | None]:
     modes = [(m, m.training) for m in model.modules()] if model is not None else []
     snapshot = Snapshot.of_model(model, values=values) if model is not None else None
     grad_enabled = torch.is_grad_enabled()

@@ -424,3 +424,32 @@ def test_a_report_mixing_conventions_says_so(tmp_path, capsys, root, monkeypatch
                  "--no-predict", "--json", str(same)]) == 0
     report = build_report([same, table], ReportOptions(predict_references=False))
     assert not any("different conventions" in n for n in report.notes)
+
+
+def test_report_defaults_to_the_year_its_results_follow(tmp_path, capsys, monkeypatch, root):
+    """Results profiled under the latest rules rank by that year's score with no --challenge;
+    the 2022 table keeps its 2022 tracks; results of two years say so and rank neither."""
+    from esrprof.cli import main
+
+    monkeypatch.chdir(root)
+    latest, old = tmp_path / "latest.json", tmp_path / "old.json"
+    for path, extra in ((latest, []), (old, ["--challenge", "ntire2022", "--name", "SPAN-2022"])):
+        assert main(["profile", "reference_models/span.py:SPAN", "--input-shape", "32x32",
+                     "--json", str(path), *extra]) == 0
+    capsys.readouterr()
+    assert main(["report", str(latest), "-o", str(tmp_path / "r1"), "--no-charts",
+                 "--no-predict"]) == 0
+    doc = json.loads((tmp_path / "r1" / "report.json").read_text())
+    assert doc["options"]["challenge"] == "ntire2026"
+    # no measured runtime: the year's score is left out, its predicted score ranks instead
+    assert "predicted_score_ntire2026" in {b["key"] for b in doc["leaderboards"]}
+    assert main(["report", str(latest), str(old), "-o", str(tmp_path / "r3"), "--no-charts",
+                 "--no-predict"]) == 0
+    doc = json.loads((tmp_path / "r3" / "report.json").read_text())
+    assert doc["options"]["challenge"] is None  # two years: neither is imposed
+    table = "reference_models/data/ntire2022_table1.csv"
+    assert main(["report", table, "-o", str(tmp_path / "r2"), "--no-charts",
+                 "--no-predict"]) == 0
+    doc = json.loads((tmp_path / "r2" / "report.json").read_text())
+    assert doc["options"]["challenge"] is None
+    assert {"main", "st1", "st2"} <= {b["key"] for b in doc["leaderboards"]}

@@ -440,7 +440,7 @@ def test_max_seconds_bounds_the_whole_gate(model_dir):
     base = make_baseline(_load(path), (1, 3, 8, 8), clock=CostClock(), environment=ENV)
     clock = VirtualCostClock(1250.0)  # 2.5 s per call
     config = GateConfig(budget=Budget(max_seconds=5.0))
-    with pytest.raises(UsageError, match="time budget cannot hold 60 pairs"):
+    with pytest.raises(UsageError, match="cannot hold 60 pairs of calls"):
         gate.run_gate(_load(path), base, config, clock=clock, environment=ENV,
                       deadline=Deadline(5.0, now=lambda: clock.now_s))
     assert clock.now_s <= 5.0
@@ -526,7 +526,10 @@ def test_a_baseline_source_calling_sys_exit_fails_the_gate(tmp_path, capsys, whe
     out.write_text(json.dumps(data))
     capsys.readouterr()
     assert _gate(net, out, "--no-absolute") == 1
-    captured = _one_line_error(capsys, "sys.exit(0)")
+    captured = capsys.readouterr()
+    notice, error = captured.err.strip().splitlines()  # the source differs from the file
+    assert "the baseline is code" in notice and f"differs from {net}" in notice
+    assert error.startswith("esrprof: error:") and "sys.exit(0)" in error
     assert "PASS" not in captured.out
 
 
@@ -565,6 +568,8 @@ def test_a_reference_spec_that_is_not_a_module_class_never_runs(tmp_path, capsys
     out.write_text(json.dumps(data))
     capsys.readouterr()
     assert _gate(net, out, "--against-reference") == 2
+    _one_line_error(capsys, "reference spec os:system", "--trust-spec")
+    assert _gate(net, out, "--against-reference", "--trust-spec") == 2
     _one_line_error(capsys, "os:system is not a torch.nn.Module class")
     assert not marker.exists()
 
@@ -624,7 +629,7 @@ def test_cli_gate_refuses_a_model_too_slow_for_max_seconds(tmp_path, capsys):
         "return self.body", "import time; time.sleep(0.05)\n        return self.body"))
     capsys.readouterr()
     assert main(["gate", f"{slow}:Net", "--baseline", str(out), "--max-seconds", "0.3"]) == 2
-    _one_line_error(capsys, "time budget cannot hold 60 pairs")
+    _one_line_error(capsys, "cannot hold 60 pairs of calls")
 
 
 def test_huge_input_shapes_are_one_line(tmp_path, saved, capsys):

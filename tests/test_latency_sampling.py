@@ -95,7 +95,7 @@ def test_a_model_too_slow_for_the_budget_is_refused_after_its_first_pair():
     # a 4096x4096 forward of ~2.5 s: 60 pairs take 300 s, the budget is 5 s
     clock = VirtualTime({"c": 2500.0, "b": 2400.0})
     deadline = Deadline(5.0, now=clock.now)
-    with pytest.raises(UsageError, match="time budget cannot hold 60 pairs"):
+    with pytest.raises(UsageError, match="cannot hold 60 pairs of calls"):
         interleaved_pairs(clock, lambda: "c", lambda: "b", limit=0.05,
                           budget=Budget(max_seconds=5.0), deadline=deadline)
     assert clock.calls == 2 and clock.now_s <= 5.0  # one warm-up pair, then the verdict
@@ -223,3 +223,18 @@ def test_a_broken_clock_is_a_usage_error_not_a_verdict(bad):
     with pytest.raises(UsageError, match="finite and positive"):
         interleaved_pairs(Replay(), lambda: bad, lambda: 1.0, limit=0.05,
                           budget=Budget(min_pairs=8, warmup=0))
+
+
+def test_the_budget_sentence_reads_as_english():
+    clock = VirtualTime({"c": 2500.0, "b": 2400.0})
+    deadline = Deadline(5.0, now=clock.now)
+    with pytest.raises(UsageError) as info:
+        interleaved_pairs(clock, lambda: "c", lambda: "b", limit=0.05,
+                          budget=Budget(max_seconds=5.0), deadline=deadline)
+    text = str(info.value)
+    assert text.startswith("the time budget of 5 s cannot hold 60 pairs of calls: one pair "
+                           "takes at least 4.9 s, so the 64 pairs still needed would take "
+                           "about 3.1e+02 s, and only")
+    assert " s of it is left; raise the time budget" in text
+    # no figure that says nothing ("0 s of 0.3 s are left", "~0 s")
+    assert "0 s of" not in text and "~" not in text

@@ -210,3 +210,69 @@ def test_cuda_training_bit_identical_and_cuda_rng_restored(tmp_path):
         assert torch.equal(rng_a, rng_b)
     finally:
         torch.backends.cudnn.deterministic = False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"repeats": "5"}, "repeats='5'"),
+        ({"repeats": 2.5}, "repeats=2.5"),
+        ({"repeats": True}, "repeats=True"),
+        ({"warmup": 1.0}, "warmup=1.0"),
+        ({"threads": "2"}, "threads='2'"),
+        ({"threads": 0}, "threads=0"),
+        ({"every": 10.0}, "every=10.0"),
+        ({"log": 5}, "log=5"),
+        ({"count": "yes"}, "count='yes'"),
+        ({"on_record": "print"}, "on_record='print'"),
+        ({"clock": object()}, "clock="),
+    ],
+)
+def test_argument_types_are_checked_at_construction(kwargs, words):
+    with pytest.raises(UsageError) as info:
+        Monitor(TinySR(), probe_shape=(1, 3, 8, 8), count=kwargs.pop("count", False), **kwargs)
+    assert words in str(info.value)
+
+
+def test_a_model_on_the_meta_device_is_refused():
+    with torch.device("meta"):
+        model = TinySR()
+    with pytest.raises(UsageError, match="meta device"):
+        Monitor(model, probe_shape=(1, 3, 8, 8), count=False)
+    live = Monitor(TinySR(), probe_shape=(1, 3, 8, 8), count=False, clock=FixedClock())
+    live.model.to("meta")  # moved there later: refused when it is due, not timed
+    with pytest.raises(UsageError, match="meta device"):
+        live.measure()
+
+
+def test_two_monitors_of_one_model_in_two_threads_leave_its_flags(tmp_path):
+    import threading
+
+    model = TinySR().train()
+    model.body.eval()  # a frozen submodule must come back frozen, the rest in train
+
+    class SlowClock(FixedClock):
+        def time_ms(self, fn):
+            import time
+
+            time.sleep(0.002)  # long enough for the other thread to start measuring
+            return super().time_ms(fn)
+
+    monitors = [Monitor(model, probe_shape=(1, 3, 8, 8), every=1, repeats=3, count=False,
+                        clock=SlowClock()) for _ in range(2)]
+    errors = []
+
+    def train(monitor):
+        try:
+            for _ in range(20):
+                monitor.step()
+        except Exception as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train, args=(m,)) for m in monitors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert model.training and model.head.training and not model.body.training

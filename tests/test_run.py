@@ -46,9 +46,11 @@ class Nearest(nn.Module):
             self.conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
         self.up = nn.Upsample(scale_factor=scale, mode="nearest")
         # recorded by a hook, outside the model: esrprof restores the model's own attributes
-        seen: list[tuple[int, ...]] = []
-        self.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
-        self.seen = _Outside(seen)
+        # and the containers its code and hooks reach (a list a hook appends to), not an
+        # object without a __dict__ (the test's probe)
+        seen = _Outside([])
+        self.register_forward_pre_hook(lambda _m, args: seen.items.append(tuple(args[0].shape)))
+        self.seen = seen
 
     def forward(self, x):
         return self.up(self.conv(x))
@@ -220,11 +222,12 @@ def test_hr_only_folder_makes_lr_and_measures_psnr(tmp_path):
 
 def test_pixel_range_255_scales_the_input(tmp_path):
     write(tmp_path / "lr" / "a.png", 16, 16, 200)
-    seen = []
+    probe = _Outside([])  # a plain list the forward reaches would be restored after the run
+    seen = probe.items
 
     class Spy(Nearest):
         def forward(self, x):
-            seen.append(float(x.max()))
+            probe.items.append(float(x.max()))
             return super().forward(x)
 
     measure(Spy(), tiny(lr_dir=str(tmp_path / "lr"), pixel_range=255, trials=1),

@@ -106,7 +106,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def add_challenge_argument(parser: argparse.ArgumentParser) -> None:
+def add_challenge_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     """``--challenge NAME``: the NTIRE year whose rules a command follows (default the latest).
     An unknown name is one usage line listing the names (checked by the command)."""
     from esrprof.challenges.base import CHALLENGE_NAMES
@@ -114,7 +114,7 @@ def add_challenge_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--challenge", default=None, metavar="NAME",
         help=f"the challenge year whose rules to follow: {', '.join(CHALLENGE_NAMES)} "
-        f"(default: the latest, {CHALLENGE_NAMES[-1]}; see docs/challenges.md)")
+        f"(default: {default or 'the latest, ' + CHALLENGE_NAMES[-1]}; see docs/challenges.md)")
 
 
 def warn(message: str) -> None:

@@ -68,11 +68,14 @@ def device_model(model: Any, device: str) -> Any:
 
 
 def run_save(args: argparse.Namespace) -> int:
-    # a sys.exit from the user's code is turned into a model error by esrprof.cli.main
+    # the model runs in a child process (esrprof.latency.isolation): os._exit or a signal in
+    # it is one line and exit 1, never a silent exit 0 with no baseline written
     return _save(args)
 
 
 def _save(args: argparse.Namespace) -> int:
+    import math
+
     # usage errors first, without torch
     if args.samples < 8 or args.threads < 1:
         raise UsageError("--samples must be at least 8 and --threads at least 1")
@@ -80,14 +83,27 @@ def _save(args: argparse.Namespace) -> int:
     check_spec(args.spec)
     check_weights(args.weights)
     kwargs = parse_kwargs(args.kwargs)
-    from esrprof.latency.baseline import make_baseline, refuse_existing, save_baseline  # the work
-    from esrprof.loading import load_model
+    from esrprof.latency.baseline import refuse_existing, save_baseline  # the work
+    from esrprof.latency.isolation import run_isolated
 
     refuse_existing(args.output, force=args.force)  # fail before minutes of timing
+    baseline = run_isolated(save_in_child, (args, shape, kwargs),
+                            what=f"timing {args.spec} for its baseline", bound_s=math.inf,
+                            threads=args.threads)
+    path = save_baseline(baseline, args.output, force=args.force)
+    print(describe(baseline, str(path)))
+    return 0
+
+
+def save_in_child(args: argparse.Namespace, shape: Any, kwargs: dict[str, Any]) -> Any:
+    """The part of ``baseline save`` that runs user code: in the child process."""
+    from esrprof.latency.baseline import make_baseline
+    from esrprof.loading import load_model
+
     loaded = load_model(args.spec, kwargs, args.weights, allow_pickle=args.allow_pickle,
                         name=args.name)
     model = device_model(loaded.model, args.device)
-    baseline = make_baseline(
+    return make_baseline(
         model,
         shape,
         kwargs=kwargs,
@@ -97,9 +113,6 @@ def _save(args: argparse.Namespace) -> int:
         threads=args.threads,
         reference=args.reference,
     )
-    path = save_baseline(baseline, args.output, force=args.force)
-    print(describe(baseline, str(path)))
-    return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -140,7 +153,8 @@ def describe(b: Any, where: str) -> str:
         f"  latency: median {b.median_ms:.3f} ms, fast end {b.fast_end_ms:.3f} ms "
         f"over {len(b.samples_ms)} samples",
         f"  hardware: {hardware_text(b.environment)}",
-        f"  base source: {base.file} ({origin}; sha256 {base.sha256[:12]})",
+        f"  base source: {base.file} ({origin})",
+        f"  source sha256: {base.sha256} (pin it: `esrprof gate --expect-sha256`)",
     ]
     if b.reference is not None:
         lines.append(f"  reference: {b.reference.spec}")

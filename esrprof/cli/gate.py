@@ -3,6 +3,12 @@
 Exit codes: 0 pass, 1 regression or a model that fails (``sys.exit`` in it included), 2 usage
 error or a bad baseline (corrupt, another model, input shape or hardware), or a time budget that
 cannot hold the pairs.
+
+Every line of user code (the candidate's file, its constructor and forward, the baseline's
+stored source, a reference spec) runs in a child process (:mod:`esrprof.latency.isolation`):
+this process only reads the command line and the baseline, then waits for the child's verdict.
+A child that dies (``os._exit``, a signal) or outlives ``--max-seconds`` and its grace gives no
+verdict, and no verdict is a failure: exit 1, one line naming the cause.
 """
 
 from __future__ import annotations
@@ -89,6 +95,14 @@ def register(sub: Any) -> None:
                    help="bound on the whole gate, base rebuild and warm-up included (default "
                    "60); a model too slow for the minimum pairs in it is refused at once")
     p.add_argument("--seed", type=int, default=0, help="seed of the input and the bootstrap")
+    p.add_argument("--expect-sha256", default=None, metavar="HEX",
+                   help="refuse the baseline unless its stored source has this sha256 (keep "
+                   "the hash outside the baseline file, e.g. in the CI config: the one inside "
+                   "it proves nothing against tampering)")
+    p.add_argument("--trust-spec", action="store_true",
+                   help="import the baseline's reference spec even when its file cannot be "
+                   "checked (outside the baseline's folder and the working folder, or changed "
+                   "since the baseline was saved)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the verdict here")
     add_force(p, "the --json file")
     p.set_defaults(func=run)
@@ -128,6 +142,7 @@ def _config(args: argparse.Namespace) -> Any:
         confidence=parse_confidence(args.confidence, what="--confidence"),
         threads=args.threads,
         seed=args.seed,
+        trust_spec=args.trust_spec,
     )
 
 
@@ -135,8 +150,7 @@ def run(args: argparse.Namespace) -> int:
     shape, kwargs = _check(args)
     from esrprof.latency.sampling import Deadline  # the work
 
-    # the bound holds from here, loading included; a sys.exit from the user's code is turned
-    # into a model error by esrprof.cli.main
+    # the bound holds from here, loading included
     return _run(args, shape, kwargs, Deadline(args.max_seconds))
 
 
@@ -155,19 +169,41 @@ def _check(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _run(args: argparse.Namespace, shape: Any, kwargs: Any, deadline: Any) -> int:
-    from esrprof.latency.baseline import load_baseline
-    from esrprof.latency.gate import run_gate
-    from esrprof.loading import build, load_model
+    import sys
+
+    from esrprof.latency.baseline import check_expected_sha256, load_baseline, source_notice
+    from esrprof.latency.isolation import grace_seconds, run_isolated
 
     config = _config(args)
     baseline = load_baseline(args.baseline)
+    if args.expect_sha256 is not None:
+        check_expected_sha256(baseline, args.expect_sha256, args.baseline)
+    else:
+        notice = source_notice(baseline, args.baseline)
+        if notice:
+            print(f"esrprof: {notice}", file=sys.stderr)
     kwargs = kwargs if kwargs is not None else baseline.kwargs
-    loaded = load_model(args.spec, kwargs, args.weights, allow_pickle=args.allow_pickle)
-    candidate = device_model(loaded.model, args.device)
-    base = build(args.base, baseline.kwargs) if args.base else None
-    verdict = run_gate(candidate, baseline, config, base=base, input_shape=shape,
-                       name=loaded.info.name, deadline=deadline)
+    verdict = run_isolated(
+        gate_in_child,
+        (args, baseline, config, shape, kwargs, deadline),
+        what=f"the gate timing {args.spec}",
+        bound_s=deadline.left() + grace_seconds(args.max_seconds),
+        threads=config.threads,
+    )
     if args.json:
         write_json(args.json, verdict, kind="gate verdict", force=args.force)
     print(verdict.message())
     return verdict.exit_code
+
+
+def gate_in_child(args: argparse.Namespace, baseline: Any, config: Any, shape: Any,
+                  kwargs: dict[str, Any], deadline: Any) -> Any:
+    """The part of the gate that runs user code: in the child process."""
+    from esrprof.latency.gate import run_gate
+    from esrprof.loading import build, load_model
+
+    loaded = load_model(args.spec, kwargs, args.weights, allow_pickle=args.allow_pickle)
+    candidate = device_model(loaded.model, args.device)
+    base = build(args.base, baseline.kwargs) if args.base else None
+    return run_gate(candidate, baseline, config, base=base, input_shape=shape,
+                    name=loaded.info.name, deadline=deadline)

@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="2022 leaderboard to build: main (runtime), st1 (#Params+FLOPs ranks), st2 (five "
         "ranks); repeatable; default: every track the inputs' metrics allow",
     )
-    add_challenge_argument(parser)
+    add_challenge_argument(parser, default="the score year all the entries were profiled "
+                           "under, if they agree on one; else the 2022 tracks")
     parser.add_argument("--score", action="append", choices=SCORE_CHOICES, dest="scores",
                         default=[], help="add a year's score leaderboard; repeatable")
     parser.add_argument(
@@ -90,10 +91,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def _challenge(args: argparse.Namespace) -> str | None:
-    """The year named by --challenge (checked: one usage line for an unknown name)."""
+def _challenge(args: argparse.Namespace) -> str:
+    """The year named by --challenge (checked: one usage line for an unknown name); without
+    it, the year the entries were profiled under when they all follow one score year."""
     if args.challenge is None:
-        return None
+        return "auto"  # the year the entries follow (esrprof.report.AUTO)
     from esrprof.challenges import challenge
 
     return challenge(args.challenge).name

@@ -7,7 +7,11 @@ also keeps the base's latency samples and the environment they were taken in.
 
 **A baseline is code.** The gate executes the stored source; the sha256 beside it is in the
 same file, so it catches accidents, not tampering. Review a baseline like code
-(``esrprof baseline show --source``). A reference ``spec`` in it builds only ``nn.Module``
+(``esrprof baseline show --source``), pin it with a hash kept elsewhere (``esrprof gate
+--expect-sha256``), and the gate says when the stored source differs from the file it came
+from (:func:`source_notice`). A reference ``spec`` in it is checked before anything is
+imported (:meth:`Reference.check_source`: its file inside the baseline's folder or the working
+folder, with the sha256 recorded when the baseline was saved) and builds only ``nn.Module``
 classes (checked before anything is called).
 
 Files are written with :func:`esrprof.files.write_text` and never replaced without ``force``;
@@ -49,10 +53,11 @@ from esrprof.probe import check_shape, device_dtype, shape_text
 from esrprof.state import preserved
 
 KIND = "esrprof-baseline"
-BASELINE_SCHEMA = 2
+BASELINE_SCHEMA = 3
 BASELINE_HISTORY = {
     1: "first baseline format: model, input_shape, base source, latency samples",
     2: "base.git_dirty; base.git_revision only for a file git tracks",
+    3: "reference.sha256: the reference spec's file, checked before it is imported",
 }
 REVIEW_NOTE = (
     "a baseline is code: the gate executes its stored source (the sha256 beside it proves "
@@ -164,6 +169,7 @@ class Reference:
     spec: str
     kwargs: dict[str, Any]
     ratios: tuple[float, ...]  # per-block ratios base / reference (statistics.block_ratios)
+    sha256: str | None = None  # of the spec's file when the baseline was saved
 
     @classmethod
     def resolve(cls, name: str) -> tuple[str, dict[str, Any]]:
@@ -178,10 +184,96 @@ class Reference:
             raise UsageError(str(exc.args[0])) from None
         return entry.spec, dict(entry.kwargs)
 
-    def build(self) -> nn.Module:
+    def check_source(self, roots: Sequence[Path], *, source: str = "baseline") -> None:
+        """Refuse, before anything is imported, a spec whose file cannot be vouched for: one
+        esrprof cannot find without importing, one outside ``roots`` (the baseline's folder,
+        the working folder), or one whose sha256 is not the one recorded at save time.
+        esrprof's own reference models are trusted as esrprof itself is."""
+        path = spec_file(self.spec)
+        hint = "; pass --trust-spec to import it anyway"
+        if path is None:
+            raise ResultFileError(
+                f"{source}: cannot find the file of the reference spec {self.spec} without "
+                f"importing it{hint}")
+        if _inside(path, [_PACKAGE_DIR]):
+            return
+        if not _inside(path, roots):
+            where = " or ".join(str(r) for r in roots)
+            raise ResultFileError(
+                f"{source}: the reference spec {self.spec} names {path}, outside {where}{hint}")
+        if self.sha256 is None:
+            raise ResultFileError(
+                f"{source}: no sha256 of the reference spec's file {path} was recorded (a "
+                f"baseline older than format 3): save it again{hint}")
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ResultFileError(f"{source}: cannot read {path}: {exc.strerror}") from None
+        if digest != self.sha256:
+            raise ResultFileError(
+                f"{source}: the reference spec's file {path} changed since the baseline was "
+                f"saved (sha256 {digest[:12]}, recorded {self.sha256[:12]}){hint}")
+
+    def build(self, roots: Sequence[Path] = (), *, trust: bool = False,
+              source: str = "baseline") -> nn.Module:
+        """The reference network; unless ``trust``, its file is checked first
+        (:meth:`check_source`)."""
+        if not trust:
+            self.check_source(roots or [Path.cwd()], source=source)
         # loading.build resolves the spec to an nn.Module class before calling anything: a
         # baseline naming "os:system" is refused, not run.
         return build(self.spec, self.kwargs)
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(Path(r).resolve()) for r in roots)
+
+
+def spec_file(spec: str) -> Path | None:
+    """The file a ``file.py:Class`` or ``package.module:Class`` spec would import, found
+    without importing (or running) anything; None when it cannot be told."""
+    target = spec.rpartition(":")[0]
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target)
+        return path.resolve() if path.is_file() else None
+    return _module_file(target)
+
+
+def _module_file(dotted: str) -> Path | None:
+    """Where ``import dotted`` would load from, asking the import system's finders (which
+    execute nothing) package by package; a module already imported answers for itself."""
+    import sys
+
+    parts = dotted.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    search: list[str] | None = None
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        loaded = sys.modules.get(name)
+        spec = getattr(loaded, "__spec__", None) if loaded is not None else None
+        if spec is None:
+            for finder in sys.meta_path:
+                find = getattr(finder, "find_spec", None)
+                try:
+                    spec = find(name, search) if find is not None else None
+                except Exception:  # a finder that cannot answer: ask the next
+                    spec = None
+                if spec is not None:
+                    break
+        if spec is None:
+            return None
+        if i == len(parts) - 1:
+            origin = spec.origin
+            return Path(origin).resolve() if spec.has_location and origin else None
+        locations = spec.submodule_search_locations
+        if not locations:
+            return None
+        search = list(locations)
+    return None
 
 
 @dataclass(frozen=True)
@@ -199,6 +291,12 @@ class Baseline:
     reference: Reference | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     tool_version: str = __version__
+    origin: str | None = field(default=None, compare=False)  # the file it was read from
+
+    def roots(self) -> list[Path]:
+        """Where a reference spec's file may live: the baseline's folder, the working folder."""
+        folders = [Path(self.origin).resolve().parent] if self.origin else []
+        return [*folders, Path.cwd()]
 
     @property
     def hardware(self) -> str | None:
@@ -382,6 +480,7 @@ def _reference(read: _Reader, data: Mapping[str, Any]) -> Reference | None:
         spec=read.get(ref, "reference.spec", str),
         kwargs=dict(read.obj(ref, "reference.kwargs", optional=True) or {}),
         ratios=read.positives(ref, "reference.ratios", what="no valid reference ratios"),
+        sha256=read.get(ref, "reference.sha256", str, optional=True),
     )
 
 
@@ -410,7 +509,38 @@ def save_baseline(baseline: Baseline, path: str | os.PathLike[str], *, force: bo
 
 
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:
-    return Baseline.from_dict(read_json(path), source=str(path))
+    from dataclasses import replace
+
+    return replace(Baseline.from_dict(read_json(path), source=str(path)), origin=str(path))
+
+
+def check_expected_sha256(baseline: Baseline, expected: str, source: str = "baseline") -> None:
+    """Refuse a baseline whose stored source is not the one the user pinned (a hash kept
+    outside the file: the sha256 inside it proves nothing against tampering)."""
+    want = str(expected).strip().lower()
+    if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+        raise UsageError(f"--expect-sha256 {expected!r} must be 64 hexadecimal digits "
+                         f"(`esrprof baseline show {source}` prints it)")
+    if baseline.base.sha256 != want:
+        raise ResultFileError(
+            f"{source}: its stored source has sha256 {baseline.base.sha256[:16]}..., not the "
+            f"expected {want[:16]}...: the baseline changed; review it (`esrprof baseline show "
+            f"{source} --source`)")
+
+
+def source_notice(baseline: Baseline, source: str = "baseline") -> str | None:
+    """One line when the source the gate will execute is not the file it came from (or that
+    file is not here to compare with); None when they are the same."""
+    base = baseline.base
+    state, _ = base.compare_with_file()
+    if state == "same":
+        return None
+    how = {"differs": f"differs from {base.file} now",
+           "missing": f"cannot be compared: {base.file} is not here",
+           "unreadable": f"cannot be compared: {base.file} cannot be read"}[state]
+    return (f"the baseline is code: the gate executes its stored source of {base.qualname} "
+            f"(sha256 {base.sha256[:12]}), which {how}; `esrprof baseline show {source} "
+            "--source` shows it")
 
 
 def check_compatible(
@@ -530,11 +660,13 @@ def _time_reference(
     model: nn.Module, shape: tuple[int, ...], name: str, samples: int, threads: int, clock: Any
 ) -> Reference:
     spec, kwargs = Reference.resolve(name)
-    other = Reference(spec, kwargs, ()).build()
+    other = Reference(spec, kwargs, ()).build(trust=True)  # the user's own command line
     mine, theirs = fixed_pairs(model, other, shape, pairs=samples, threads=threads, clock=clock,
                                names=("model", f"reference {spec}"))
     ratios = block_ratios(mine, theirs)
-    return Reference(spec, kwargs, tuple(float(r) for r in ratios))
+    path = spec_file(spec)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+    return Reference(spec, kwargs, tuple(float(r) for r in ratios), digest)
 
 
 def _check_same_architecture(

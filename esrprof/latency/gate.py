@@ -259,6 +259,7 @@ class GateConfig:
     threads: int = 1
     seed: int = 0
     confirm: bool = True  # a regression must show again in a second, fresh batch of pairs
+    trust_spec: bool = False  # import a reference spec whose file cannot be checked
 
     def __post_init__(self) -> None:
         if self.absolute not in ABSOLUTE_MODES:
@@ -327,7 +328,9 @@ def plan_gate(
             f"timed against the reference {ref.spec}, not the base version: a different "
             "network tracks this one's speed poorly under load (noisier verdict)"
         )
-        return GatePlan(shape, ref.build(), f"reference {ref.spec}", notes, same_machine,
+        other = ref.build(baseline.roots(), trust=config.trust_spec,
+                          source=baseline.origin or "baseline")
+        return GatePlan(shape, other, f"reference {ref.spec}", notes, same_machine,
                      ref.ratios, ref.spec)
     other = base if base is not None else baseline.build_base()
     return GatePlan(shape, other, "base", notes, same_machine)

@@ -102,11 +102,12 @@ class BudgetError(UsageError):
 
 
 def _too_slow(budget: Budget, pairs: int, pair_s: float, left: float) -> BudgetError:
+    said = f"only {max(left, 0):.2g} s of it is left" if left > 0 else "none of it is left"
     return BudgetError(
-        f"the time budget cannot hold {budget.min_pairs} pairs: one pair of calls takes at "
-        f"least {pair_s:.3g} s, so the {pairs} still needed take ~{pairs * pair_s:.0f} s, "
-        f"{max(left, 0):.0f} s of {budget.max_seconds:g} s are left; raise max_seconds, "
-        "lower min_pairs or time a smaller input shape"
+        f"the time budget of {budget.max_seconds:g} s cannot hold {budget.min_pairs} pairs of "
+        f"calls: one pair takes at least {pair_s:.2g} s, so the {pairs} pairs still needed "
+        f"would take about {pairs * pair_s:.2g} s, and {said}; raise the time budget, lower "
+        "the minimum pairs or time a smaller input shape"
     )
 
 
@@ -238,6 +239,9 @@ def input_for(
     """The probe input, refused with one line when it cannot fit rather than attempted: an
     allocation of 100 GB either fails with a traceback or invites the kernel's OOM killer."""
     shape = check_shape(input_shape)
+    if device.type == "meta":
+        raise UsageError("the model is on the meta device: it has no weights to time; build "
+                         "it on a real device")
     element = torch.empty((), dtype=dtype).element_size()
     # probe_input draws in fp32 on the CPU, then converts: both copies live for a moment
     needed = math.prod(shape) * (4 + (element if device.type != "cpu" or element != 4 else 0))

@@ -25,7 +25,12 @@ from typing import Any
 
 from esrprof.challenges import challenge
 from esrprof.errors import UsageError
-from esrprof.report.inputs import Entries, load_entries, with_reference_predictions
+from esrprof.report.inputs import (
+    Entries,
+    entries_challenge,
+    load_entries,
+    with_reference_predictions,
+)
 from esrprof.report.prediction import PredictionFindings, predicted_score_board
 from esrprof.report.prediction import analyse as analyse_predictions
 from esrprof.report.ranking import (
@@ -68,7 +73,7 @@ class ReportOptions:
     predict_references: bool = True
     # A challenge year ("ntire2026"): its tracks, score, baseline and PSNR gate (an explicit
     # psnr_gate / tracks / score_baseline still wins). None: the 2022 tracks the inputs allow
-    # and the scores asked for, as before.
+    # and the scores asked for, as before. "auto": the score year every entry follows, if any.
     challenge: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,15 +138,26 @@ def build_report(
     )
     if options.predict_references:
         entries = with_reference_predictions(entries)
+    inferred = options.challenge == AUTO
+    if inferred:
+        options = dataclasses.replace(options, challenge=_inferred_year(entries))
     if options.challenge is not None:
         options = _with_challenge(options)
     ranking = RankingOptions(psnr_gate=options.psnr_gate, per_metric_ranks=options.per_metric_ranks)
     boards: list[Leaderboard] = []
     skipped: list[str] = []
+    inferred_without_score = False  # then the tracks the inputs allow, as without a year
     if options.challenge is not None and challenge(options.challenge).score is not None:
-        boards += _score_year_boards(entries, ranking, options)
+        try:
+            boards += _score_year_boards(entries, ranking, options)
+        except MissingMetricError as exc:
+            if not inferred:  # asked for by name: an error, not a quiet gap
+                raise
+            skipped.append(f"{options.challenge} score left out: {exc}")
+            inferred_without_score = True
     default_tracks = tuple(TRACKS)
-    if options.challenge is not None:  # the year's rank-sum tracks (a score year has none)
+    if options.challenge is not None and not inferred_without_score:
+        # the year's rank-sum tracks (a score year has none)
         default_tracks = tuple(_TRACK_KEYS[t.key] for t in challenge(options.challenge).tracks
                                if t.key in _TRACK_KEYS)
     for key in options.tracks if options.tracks is not None else default_tracks:
@@ -166,6 +182,18 @@ def build_report(
                   if set(entries.predictions) & set(entries.models) else None)
     return Report(options.title, entries, tuple(boards), analyse(entries.table), options,
                   tuple(skipped), prediction)
+
+
+# ReportOptions.challenge: the year the entries themselves follow (the command line's default).
+AUTO = "auto"
+
+
+def _inferred_year(entries: Entries) -> str | None:
+    """A score year (2024 on) when every entry follows it: results profiled under the latest
+    rules are ranked by those rules. NTIRE 2022's entries, mixed years or none: the 2022 tracks
+    the inputs allow, with no year's PSNR gate imposed (as before years were known)."""
+    year = entries_challenge(entries)
+    return year if year is not None and challenge(year).score is not None else None
 
 
 # The 2022 leaderboards' keys by the tracks of esrprof/challenges/.

@@ -230,7 +230,10 @@ def load_entries(
     is_reference = table["source"].isin(references)
     if not allow_mixed_hardware:
         _check_hardware(table[~is_reference])
-    ordered = ["model", *METRIC_COLUMNS, "hardware", "source", *PRINTED_COLUMNS]
+    if "challenge" not in table:  # the year a result was profiled under; None for tables
+        table["challenge"] = None
+    table["challenge"] = table["challenge"].where(~is_reference, None)
+    ordered = ["model", *METRIC_COLUMNS, "hardware", "source", "challenge", *PRINTED_COLUMNS]
     return Entries(
         table=table[ordered].reset_index(drop=True),
         layers=layers,
@@ -311,6 +314,7 @@ def read_result(
         # Unknown hardware is its own machine: never silently equal to another.
         row["hardware"] = f"unknown hardware ({path.name})"
     row["source"] = path.name
+    row["challenge"] = result.challenge
     layers: tuple[dict[str, Any], ...] = ()
     if result.counts is not None and result.counts.ops:
         types: dict[str, str] = {}
@@ -429,6 +433,19 @@ def _machines(table: Any) -> dict[str, int]:
                       if same_hardware({"hardware": hardware}, {"hardware": m})), None)
         machines[known or hardware] = machines.get(known or hardware, 0) + 1
     return machines
+
+
+def entries_challenge(entries: Entries) -> str | None:
+    """The one challenge year every entry follows: a result records the year whose rules it was
+    profiled under, a published table is NTIRE 2022's. None when the entries follow several
+    years (or none says)."""
+    years = {"ntire2022" for _ in entries.references}
+    table = entries.table
+    if "challenge" in table:
+        is_reference = table["source"].isin(entries.references)
+        years |= {str(y) for y, ref in zip(table["challenge"], is_reference)
+                  if not ref and isinstance(y, str) and y}
+    return years.pop() if len(years) == 1 else None
 
 
 def _convention_notes(table: Any, is_reference: Any) -> list[str]:
