@@ -29,7 +29,8 @@ def average_ranks(values: Sequence[float]) -> list[float]:
     return ranks
 
 
-def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's r (NaN when either series is constant)."""
     n = len(x)
     mx, my = sum(x) / n, sum(y) / n
     sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
@@ -83,7 +84,7 @@ def _betainc(a: float, b: float, x: float) -> float:
 def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """(rho, two-sided p) as ``scipy.stats.spearmanr`` gives them."""
     n = len(x)
-    rho = _pearson(average_ranks(x), average_ranks(y))
+    rho = pearson(average_ranks(x), average_ranks(y))
     if math.isnan(rho) or n < 3:
         return rho, math.nan
     df = n - 2
@@ -157,4 +158,4 @@ def kendall(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     return tau, math.erfc(abs(z) / math.sqrt(2))
 
 
-__all__ = ["average_ranks", "kendall", "spearman"]
+__all__ = ["average_ranks", "kendall", "pearson", "spearman"]

@@ -10,7 +10,7 @@ only: weights are not needed).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from esrprof.errors import EsrprofError, UsageError
 from esrprof.kinds import TIME_KINDS
 from esrprof.prediction.gpus import GPUS, GpuSpec, gpu_spec
+from esrprof.rankstats import pearson, spearman
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class CheckReport:
     def spearman(self) -> float | None:
         if len(self.rows) < 3:
             return None
-        return _spearman([r.measured_ms for r in self.rows], [r.predicted_ms for r in self.rows])
+        rho = spearman([r.measured_ms for r in self.rows], [r.predicted_ms for r in self.rows])[0]
+        return None if math.isnan(rho) else rho  # a constant series has no rank order
 
     @property
     def median_ratio(self) -> float | None:
@@ -70,7 +72,8 @@ class CheckReport:
             shares = [dict(r.shares).get(kind, 0.0) for r in self.rows]
             if max(shares) - min(shares) < 1e-9:
                 continue
-            out.append((kind, _pearson(shares, logs)))
+            r = pearson(shares, logs)
+            out.append((kind, 0.0 if math.isnan(r) else r))  # NaN: every ratio the same
         return sorted(out, key=lambda kv: -abs(kv[1]))
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,33 +81,6 @@ class CheckReport:
                 "skipped": [{"file": f, "why": w} for f, w in self.skipped],
                 "spearman": self.spearman, "median_ratio": self.median_ratio,
                 "error_by_kind": dict(self.error_by_kind())}
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def _pearson(a: Sequence[float], b: Sequence[float]) -> float:
-    n = len(a)
-    ma, mb = sum(a) / n, sum(b) / n
-    cov = sum((x - ma) * (y - mb) for x, y in zip(a, b))
-    va = math.sqrt(sum((x - ma) ** 2 for x in a))
-    vb = math.sqrt(sum((y - mb) ** 2 for y in b))
-    return cov / (va * vb) if va > 0 and vb > 0 else 0.0
-
-
-def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    return _pearson(_ranks(a), _ranks(b))
 
 
 def gpu_of_record(environment: dict[str, Any]) -> GpuSpec | None:
