@@ -360,6 +360,28 @@ SCORE_TRACKS: tuple[TrackRule, ...] = (
 )
 
 
+# Where a 2024-2026 figure rests on DIV2K's image sizes because LSDIR's are not published.
+LSDIR_SIZES_NOTE = ("LSDIR's LR sizes are not stated in the repository; the presets and the "
+                    "synthetic default take DIV2K's (about 510 px on the long side).")
+
+
+def div2k_lsdir_preset(name: str, gpu: str, gpu_label: str) -> Preset:
+    """The prediction preset of a DIV2K_LSDIR year (2024-2026): DIV2K's shapes (see
+    :data:`LSDIR_SIZES_NOTE`), the memory peak never reset, fp32 on ``gpu``."""
+    return Preset(
+        name=name,
+        memory_shape=(1, 3, 510, 510),
+        runtime_shape=(1, 3, 339, 510),
+        gpu=gpu,
+        warmup_shapes=((1, 3, 339, 510),),
+        description=(
+            f"NTIRE {name.removeprefix('ntire')} ESR: max_memory_allocated over DIV2K_LSDIR "
+            "valid (never reset): the largest LR image sets the peak after typical ones filled "
+            f"the allocator's cache; runtime is the mean over images. fp32 on an {gpu_label}."
+        ),
+    )
+
+
 def div2k_lsdir_layout(prefix: str, source: Source) -> DataLayout:
     """The DIV2K+LSDIR sets of 2024-2026: valid (HR given) and test (HR kept by the
     organisers), 100 DIV2K + 100 LSDIR images each."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from esrprof.challenges.base import (
     COUNT_SHAPE,
     FVCORE_AT_256,
+    LSDIR_SIZES_NOTE,
     SCORE_TRACKS,
     Baseline,
     Challenge,
@@ -19,8 +20,8 @@ from esrprof.challenges.base import (
     ScoreRule,
     Source,
     div2k_lsdir_layout,
+    div2k_lsdir_preset,
 )
-from esrprof.challenges.base import Preset as _Preset
 
 REPO = "Amazingren/NTIRE2024_ESR"
 README = Source(REPO, "README.md", "65f73c798792fd0bfbb71dc0fe734c95e85ff1c2")
@@ -68,20 +69,8 @@ RULES = Challenge(
     tracks=SCORE_TRACKS,
     score=ScoreRule((0.7, 0.15, 0.15), 2.0, README),
     psnr_gate=PsnrThreshold(26.90, 26.99, README),
-    preset=_Preset(
-        name="ntire2024",
-        memory_shape=(1, 3, 510, 510),
-        runtime_shape=(1, 3, 339, 510),
-        gpu="rtx-3090",
-        warmup_shapes=((1, 3, 339, 510),),
-        description=(
-            "NTIRE 2024 ESR: max_memory_allocated over DIV2K_LSDIR valid (never reset): the "
-            "largest LR image sets the peak after typical ones filled the allocator's cache; "
-            "runtime is the mean over images. fp32 on an RTX 3090."
-        ),
-    ),
+    preset=div2k_lsdir_preset("ntire2024", "rtx-3090", "RTX 3090"),
     notes=(
-        "LSDIR's LR sizes are not stated in the repository; the presets and the synthetic "
-        "default take DIV2K's (about 510 px on the long side).",
+        LSDIR_SIZES_NOTE,
     ),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from esrprof.challenges.base import (
     COUNT_SHAPE,
     FVCORE_AT_256,
+    LSDIR_SIZES_NOTE,
     SCORE_TRACKS,
     Baseline,
     Challenge,
@@ -19,8 +20,8 @@ from esrprof.challenges.base import (
     ScoreRule,
     Source,
     div2k_lsdir_layout,
+    div2k_lsdir_preset,
 )
-from esrprof.challenges.base import Preset as _Preset
 from esrprof.challenges.ntire2024 import PROTOCOL
 
 REPO = "Amazingren/NTIRE2026_ESR"
@@ -63,21 +64,9 @@ RULES = Challenge(
     tracks=SCORE_TRACKS,
     score=ScoreRule((0.8, 0.1, 0.1), 2.0, README),
     psnr_gate=PsnrThreshold(26.90, 26.99, README),
-    preset=_Preset(
-        name="ntire2026",
-        memory_shape=(1, 3, 510, 510),
-        runtime_shape=(1, 3, 339, 510),
-        gpu="rtx-a6000",
-        warmup_shapes=((1, 3, 339, 510),),
-        description=(
-            "NTIRE 2026 ESR: max_memory_allocated over DIV2K_LSDIR valid (never reset): the "
-            "largest LR image sets the peak after typical ones filled the allocator's cache; "
-            "runtime is the mean over images. fp32 on an RTX A6000."
-        ),
-    ),
+    preset=div2k_lsdir_preset("ntire2026", "rtx-a6000", "RTX A6000"),
     notes=(
-        "LSDIR's LR sizes are not stated in the repository; the presets and the synthetic "
-        "default take DIV2K's (about 510 px on the long side).",
+        LSDIR_SIZES_NOTE,
         "New in 2026: quantization and pruning are encouraged (README).",
     ),
 )
