@@ -56,9 +56,9 @@ def points_by_generation() -> dict[str, list]:
 def spearman(a: list[float], b: list[float]) -> float:
     if len(a) < 3:
         return math.nan
-    from scipy.stats import spearmanr
+    from esrprof.rankstats import spearman as rho_p
 
-    return float(spearmanr(a, b).statistic)
+    return rho_p(a, b)[0]
 
 
 def main() -> None:
@@ -116,8 +116,8 @@ def by_kind(groups: dict[str, list], constants: dict, loo: dict) -> None:
     correlation of that share with the leave-one-out log ratio (+: the more of that kind, the
     more the model is over-predicted; -: under-predicted), over all figures."""
     from esrprof.kinds import FLOOR, TIME_KINDS
-    from esrprof.prediction.check import _pearson
     from esrprof.prediction.runtime import op_times
+    from esrprof.rankstats import pearson
 
     shares: dict[str, list[float]] = {k: [] for k in TIME_KINDS}
     logs: list[float] = []
@@ -141,7 +141,7 @@ def by_kind(groups: dict[str, list], constants: dict, loo: dict) -> None:
         if max(shares[k]) < 1e-6:
             continue
         print(f"  {k:<16}{100 * sum(shares[k]) / len(logs):>10.0f}%{100 * max(shares[k]):>10.0f}%"
-              f"{_pearson(shares[k], logs):>+22.2f}")
+              f"{pearson(shares[k], logs):>+22.2f}")
 
 
 if __name__ == "__main__":

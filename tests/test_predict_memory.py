@@ -307,3 +307,17 @@ def test_four_models_match_at_exact_tensor_sizes(challenge_memory):
     for name in ("RFDN", "EFDN", "BSRN", "MobileSR"):
         exact = challenge_memory[name].exact_peak_mib
         assert abs(exact - REGISTRY[name].published.memory_mib) < 0.1, name
+
+
+def test_span_reproduces_the_2026_published_memory():
+    """The one 2024-2026 memory figure of a model esrprof holds: SPAN on the RTX A6000, peak
+    never reset over DIV2K_LSDIR valid. It checks both the preset's largest image and SPAN's
+    released lifetimes (every block's outputs alive until the forward returns)."""
+    import esrprof
+
+    rules = esrprof.challenge("ntire2026")
+    assert rules.baseline.model == "SPAN"
+    published = rules.baseline.published.memory_mib
+    predicted = predict_challenge(REGISTRY["SPAN"].build(), "ntire2026").memory
+    assert predicted.input_shape == rules.preset.memory_shape
+    assert abs(predicted.peak_allocated_mib / published - 1) < 0.01, (predicted, published)
