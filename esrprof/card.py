@@ -212,6 +212,10 @@ def prediction_block(p: Prediction, top_kinds: int = 4, cols: int | None = None)
                      + (" (no L x L scores stored)" if set(p.attention) != {"math"} else ""))
     if p.autograd:
         lines.append("  autograd        ON: saved tensors stay alive (in the memory above)")
+        if p.preset is not None:
+            # the scripts freeze registered parameters only; the forward made the rest
+            lines.append(f"  {'':16}the challenge's script has no no_grad: a tensor the "
+                         "forward makes requires grad")
     cal = p.calibration
     if cal.assumption and not cal.fitted_on:
         # a generation without published figures borrows a fitted one's (calibration.py)

@@ -244,14 +244,22 @@ def _make_input(backend: str, shape: tuple[int, ...], dtype: torch.dtype,
     return torch.rand(shape, generator=gen, dtype=torch.float32).to(device, dtype)
 
 
+
+PROTOCOL_GRAD = "protocol"  # trace(grad=...): the challenge scripts' autograd state
+
 def _forward(model: nn.Module, observers: Sequence[Observer], backend: str,
              shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
-             module_types: dict[str, str], grad: bool = False) -> None:
+             module_types: dict[str, str], grad: bool | str = False) -> None:
     stack: list[str] = [""]
+    # the challenges' scripts: every registered parameter frozen, then no no_grad around the
+    # forward, so only what the forward itself makes requiring grad is recorded
+    frozen = [p for p in model.parameters() if p.requires_grad] if grad == PROTOCOL_GRAD else []
     handles = _install_hooks(model, observers, stack, module_types)
     try:
+        for p in frozen:
+            p.requires_grad_(False)
         # grad: autograd records as in a forward run without no_grad (saved tensors live on)
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(bool(grad)):
             if backend == "fake":
                 # imported here: FakeTensorMode pulls in torch._dynamo (~1 s, ~100 MB)
                 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -266,6 +274,8 @@ def _forward(model: nn.Module, observers: Sequence[Observer], backend: str,
                     tracer.swap_in(model)
                 _run(model, x, observers, tracer, stack)
     finally:
+        for p in frozen:
+            p.requires_grad_(True)
         for h in handles:
             h.remove()
 
@@ -297,7 +307,7 @@ def trace(
     *,
     backend: str = "auto",
     dtype: torch.dtype | None = None,
-    grad: bool = False,
+    grad: bool | str = False,
 ) -> Trace:
     """One forward of ``model`` on ``input_shape`` shown to fresh ``observers()`` per attempt.
 
@@ -306,8 +316,13 @@ def trace(
     cannot do it), "meta" (meta only) or "real" (one real forward). ``dtype``: the input's
     dtype, and on meta the dtype of floating stand-ins too (as ``model.to(dtype)`` would);
     default the model's own. ``grad``: let autograd record (parameters that require grad keep
-    the tensors they save alive, as a forward without ``no_grad`` does); default no_grad.
+    the tensors they save alive, as a forward without ``no_grad`` does); default no_grad;
+    ``"protocol"``: as the NTIRE scripts run it, grad on with the model's parameters frozen
+    for the pass, so autograd records only from tensors the forward makes requiring grad (a
+    ``Parameter`` built in forward, an unregistered tensor that requires grad).
     """
+    if grad not in (True, False, PROTOCOL_GRAD):
+        raise UsageError(f"grad must be True, False or {PROTOCOL_GRAD!r}, got {grad!r}")
     if not isinstance(model, nn.Module):
         raise UsageError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if backend not in _CHAINS:

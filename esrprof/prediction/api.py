@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from esrprof.challenges import Preset, challenge
-from esrprof.counting.engine import Trace, trace
+from esrprof.counting.engine import PROTOCOL_GRAD, Trace, trace
 from esrprof.errors import EsrprofError, ModelError, UsageError
 from esrprof.prediction.attention import FusedAttention
 from esrprof.prediction.calibration import Calibration, calibration_for
@@ -82,7 +82,8 @@ def predict(
     runtime = _runtime(shape, rows, spec, cal, trace.module_types, top_layers)
     return Prediction(memory, runtime, spec, dtype_label(used_dtype), cal,
                       trace.backend, trace.fallback_reason, None,
-                      time.perf_counter() - started, autograd=grad, attention=sdpa)
+                      time.perf_counter() - started, autograd=liveness.autograd_recorded,
+                      attention=sdpa)
 
 
 def predict_challenge(
@@ -94,15 +95,18 @@ def predict_challenge(
     backend: str = "auto",
     calibration: Calibration | None = None,
     top_layers: int = 10,
-    autograd: bool | None = False,
+    autograd: bool | str | None = PROTOCOL_GRAD,
 ) -> Prediction:
     """Both challenge figures: peak memory at the preset's largest image (after its warm-up
     images) and runtime at its typical image, on the preset's GPU (or ``gpu``).
 
     ``preset``: a :class:`Preset` or a challenge name ("ntire2022" ... "ntire2026": its GPU and
     shapes from that year's rules, with the runtime ratio to the year's baseline and the
-    predicted score). ``autograd`` as for :func:`predict` (the challenges' scripts set
-    ``requires_grad = False`` or ``no_grad``: False)."""
+    predicted score). ``autograd`` as for :func:`predict`, plus the default ``"protocol"``:
+    as the challenges' scripts run a forward (every registered parameter set to
+    ``requires_grad = False``, no ``no_grad``), so autograd records only where the forward
+    itself makes a tensor that requires grad (a ``Parameter`` rebuilt by an eval-time
+    re-parameterisation, an unregistered weight); ``Prediction.autograd`` says whether it did."""
     preset = preset_for(preset)
     if gpu is None and preset.gpu is None:
         raise UsageError(f"{preset.name} names no GPU; choose one (gpu=..., --gpu)")
@@ -129,7 +133,8 @@ def predict_challenge(
                        run_trace.module_types, top_layers)
     prediction = Prediction(memory, runtime, spec, dtype_label(used_dtype), cal,
                             run_trace.backend, run_trace.fallback_reason, preset.name,
-                            time.perf_counter() - started, autograd=grad, attention=sdpa)
+                            time.perf_counter() - started,
+                            autograd=traces[mem_shape].autograd_recorded, attention=sdpa)
     with torch_globals():
         return with_score(model, prediction, preset, dtype=dtype, backend=backend)
 
@@ -162,10 +167,13 @@ def _check(model: Any, input_shape: Sequence[int], gpu: str | GpuSpec
     return check_shape(input_shape), gpu_spec(gpu)
 
 
-def _autograd(model: nn.Module, autograd: bool | None) -> bool:
+def _autograd(model: nn.Module, autograd: bool | str | None) -> bool | str:
     if autograd is None:
         return torch.is_grad_enabled() and any(p.requires_grad for p in model.parameters())
-    return bool(autograd)
+    if autograd == PROTOCOL_GRAD or isinstance(autograd, bool):
+        return autograd
+    raise UsageError(f"autograd must be True, False, None or {PROTOCOL_GRAD!r}, got "
+                     f"{autograd!r}")
 
 
 def calibration_for_gpu(spec: GpuSpec) -> Calibration:
@@ -191,7 +199,7 @@ def torch_globals() -> Iterator[None]:
 
 
 def _run_trace(model: nn.Module, shape: tuple[int, ...], backend: str,
-               dtype: torch.dtype | None, *, cost: bool, grad: bool = False,
+               dtype: torch.dtype | None, *, cost: bool, grad: bool | str = False,
                gpu: GpuSpec | None = None) -> tuple[Trace, tuple[str, ...]]:
     """One traced forward with the liveness (and cost) observers, SDPA routed to the kernels
     ``gpu`` would run; and the SDPA backend of each attention call."""

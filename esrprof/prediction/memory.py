@@ -59,6 +59,7 @@ class Liveness:
     labels: tuple[tuple[str, str], ...]  # (module path, op name) per step
     input_key: int | None
     output_keys: tuple[int, ...]
+    autograd_recorded: bool = False  # the output carries a graph: saved tensors lived on
 
     def label(self, step: int) -> tuple[str, str]:
         if step < 0:
@@ -146,6 +147,7 @@ class LivenessObserver(Observer):
         self.result = Liveness(
             tuple(self._events), tuple(self._labels), self._input_key,
             tuple(dict.fromkeys(keys)),
+            any(t.requires_grad for t in tensors_in(out)),
         )
 
     # -- bookkeeping ------------------------------------------------------------------------
