@@ -116,16 +116,22 @@ def complete_table(counts: Counts, cols: int | None = None) -> str:
     return fit("\n".join(out), cols)
 
 
-def divergence_summary(counts: Counts, top: int = 5, cols: int | None = None) -> str:
-    divs = counts.divergences
+def divergence_summary(counts: Counts, top: int = 5, cols: int | None = None,
+                       convention: str = "ntire2022") -> str:
+    """Where ``convention`` (the year's: ntire2022, or ntire2024 = fvcore) and the complete
+    count part, grouped by reason, then the largest layers."""
+    divs = (counts.ntire2024_divergences if convention == "ntire2024"
+            else counts.divergences)
     if not divs:
-        return "Divergences: none — both conventions agree on every layer."
+        return (f"Divergences: none — {convention} and the complete count agree on every "
+                "layer.")
     total = sum(d.difference for d in divs)
     groups: dict[str, list] = defaultdict(list)
     for d in divs:
         groups[d.reason].append(d)
     lines = [
-        f"Divergences: ntire2022 - complete = {total / 1e9:+.2f} G over {len(divs)} layer(s)",
+        f"Divergences: {convention} - complete = {total / 1e9:+.2f} G over {len(divs)} "
+        "layer(s)",
     ]
     rows = [
         [len(group), f"{sum(d.difference for d in group) / 1e9:+.3f}", reason]
@@ -136,13 +142,14 @@ def divergence_summary(counts: Counts, top: int = 5, cols: int | None = None) ->
     lines.append(table(rows, ["layers", "diff [G]", "why"], cols=cols, wrap=(2,)))
     biggest = sorted(divs, key=lambda d: -abs(d.difference))[:top]
     lines.append("")
+    where = "counts.ntire2024_divergences" if convention == "ntire2024" else "counts.divergences"
     if len(divs) > len(biggest):
         lines.append(f"the {len(biggest)} largest of {len(divs)} layers (all of them: --json, "
-                     "under counts.divergences)")
+                     f"under {where})")
     lines.append(table(
-        [[d.module or "(root)", d.module_type, _m(d.ntire2022_macs), _m(d.complete_macs),
-          f"{d.difference / 1e6:+.2f}"] for d in biggest],
-        ["layer", "type", "ntire2022 [M]", "complete [M]", "diff [M]"],
+        [[d.module or "(root)", d.module_type, _m(d.difference + d.complete_macs),
+          _m(d.complete_macs), f"{d.difference / 1e6:+.2f}"] for d in biggest],
+        ["layer", "type", f"{convention} [M]", "complete [M]", "diff [M]"],
         cols=cols, wrap=(0, 1),
     ))
     return fit("\n".join(lines), cols)

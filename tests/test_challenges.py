@@ -453,3 +453,45 @@ def test_report_defaults_to_the_year_its_results_follow(tmp_path, capsys, monkey
     doc = json.loads((tmp_path / "r2" / "report.json").read_text())
     assert doc["options"]["challenge"] is None
     assert {"main", "st1", "st2"} <= {b["key"] for b in doc["leaderboards"]}
+
+
+_RESIZER = '''
+import torch.nn.functional as F
+from torch import nn
+
+
+class Resizer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.GELU()
+        self.tail = nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, x):
+        y = self.act(self.conv(x))
+        y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.tail(y)
+'''
+
+
+def test_the_cards_divergences_follow_the_years_convention(tmp_path, capsys):
+    """Under 2024-2026 rules the card explains fvcore's count against the complete one; under
+    2022 rules the hooks' count. The model upsamples (fvcore: 4 per output element, the
+    complete count 0 MACs) and has a GELU (the 2022 hooks: none)."""
+    from esrprof.cli import main
+
+    path = tmp_path / "resizer.py"
+    path.write_text(_RESIZER)
+    spec = f"{path}:Resizer"
+    assert main(["profile", spec, "--input-shape", "16x16", "--no-predict",
+                 "--challenge", "ntire2026"]) == 0
+    later = capsys.readouterr().out
+    assert "Divergences: ntire2024 - complete" in later and "ntire2024 [M]" in later
+    assert "upsample_bilinear2d: 4 per output element" in later
+    assert "Divergences: ntire2022" not in later
+    assert main(["profile", spec, "--input-shape", "16x16", "--no-predict",
+                 "--challenge", "ntire2022"]) == 0
+    early = capsys.readouterr().out
+    # the hooks see neither the functional upsample nor GELU as MACs: they agree here
+    assert "Divergences: none — ntire2022 and the complete count agree" in early
+    assert "ntire2024" not in early.split("Divergences")[1]

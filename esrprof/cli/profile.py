@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     counts = result.counts
     cols = width()
     out = [card.counts_card(result.model, counts, rules, cols), "",
-           card.divergence_summary(counts, cols=cols)]
+           card.divergence_summary(counts, cols=cols, convention=rules.counting.convention)]
     if counts.peers:
         out += ["", card.peers_table(counts, cols)]
     if gpu is not None:
