@@ -28,6 +28,8 @@ def counts_lines(counts: Any) -> list[tuple[str, str]]:
         ("input", _shape(counts.input_shape)),
         ("#Params", f"{counts.params / 1e6:.3f} M ({counts.params:,})"),
         ("FLOPs (ntire2022 MACs)", f"{n.macs / 1e9:.2f} G"),
+        *([("FLOPs (ntire2024 = fvcore)", f"{counts.ntire2024.macs / 1e9:.2f} G")]
+          if getattr(counts, "ntire2024", None) is not None else []),
         ("#Acts", f"{n.activations / 1e6:.2f} M"),
         ("#Conv", f"{n.convs}"),
         ("complete MACs", f"{c.macs / 1e9:.2f} G"),
@@ -36,6 +38,11 @@ def counts_lines(counts: Any) -> list[tuple[str, str]]:
         diff = sum(d.difference for d in counts.divergences)
         pairs.append(("ntire2022 - complete", f"{diff / 1e9:+.2f} G over "
                       f"{len(counts.divergences)} layer(s)"))
+    later = getattr(counts, "ntire2024_divergences", ())
+    if later:
+        diff = sum(d.difference for d in later)
+        pairs.append(("ntire2024 - complete", f"{diff / 1e9:+.2f} G over {len(later)} "
+                      "layer(s)"))
     if counts.fallback_reason:
         pairs.append(("note", f"counted with backend {counts.backend}: "
                       f"{counts.fallback_reason}"))

@@ -31,6 +31,8 @@ def test_counts_str_is_a_card_not_a_dump(counts):
     assert text.startswith("Counts")
     assert "0.894 M (893,936)" in text and "#Conv" in text
     assert f"{counts.ntire2022.macs / 1e9:.2f} G" in text
+    # both years' FLOPs: the 2022 hooks' and fvcore's (2024-2026)
+    assert f"FLOPs (ntire2024 = fvcore)  {counts.ntire2024.macs / 1e9:.2f} G" in text
     assert len(text.splitlines()) < 15
 
 
