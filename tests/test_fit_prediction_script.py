@@ -18,11 +18,13 @@ def _run(*args: str) -> str:
     return done.stdout
 
 
-def test_the_table_prints_leave_one_out_and_the_error_by_kind():
-    out = _run()
+def test_the_table_prints_leave_one_out_the_error_by_kind_and_the_suspects():
+    out = _run("--classes")
     assert out.count("LEAVE-ONE-OUT: RMS log error") >= 2  # one line per generation
     assert "IMDN@titan-xp" in out and "SPAN@rtx-a6000" in out
     assert "where the error sits" in out and "kernel_floor" in out
+    suspects = out.split("one free factor per suspect op class")[1].splitlines()
+    assert sum(1 for line in suspects if "BSRN" in line) == 3
 
 
 def test_json_gives_one_calibration_per_generation():
