@@ -92,8 +92,10 @@ def test_deeply_nested_kwargs_is_one_line(capsys):
 
 
 def test_the_divergence_table_says_when_rows_are_cut(capsys):
-    code, out, _ = cli(capsys, "profile", IMDN, "--input-shape", "16x16")
+    code, out, _ = cli(capsys, "profile", IMDN, "--input-shape", "16x16", "--challenge",
+                       "ntire2022")
     assert code == 0
+    assert "Divergences: ntire2022 - complete" in out
     assert "the 5 largest of 24 layers" in out
 
 

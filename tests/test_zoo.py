@@ -59,7 +59,10 @@ def test_zoo_of_a_later_year_shows_only_that_years_published_figures(capsys, tmp
     assert round(rows["SPAN"]["measured"]["acts_m"], 2) == 41.68
     # every year's baseline, each with its own year's figures, said not to be one ranking
     assert "not one ranking" in out
-    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("NTIRE 20")}
+    block = out[out.index("Each year's baseline"):]
+    lines = {line.split()[0]: line for line in block.splitlines() if line[:3] == "202"}
+    assert set(lines) == {"2022", "2023", "2024", "2025", "2026"}
+    assert max(len(line) for line in block.splitlines()) <= 80
     assert "13.54" in lines["2024"] and "RTX 3090" in lines["2024"]
     assert "16.69" in lines["2025"] and "7.74" in lines["2026"]
     assert data["baselines"]["ntire2024"]["published"]["flops_g"] == 19.67
