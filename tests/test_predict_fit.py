@@ -55,12 +55,17 @@ def test_every_gpu_names_a_generation_with_constants():
 def test_the_joint_refit_reproduces_the_documented_constants(groups):
     assert {p.key for p in groups["pascal"]} == set(PASCAL.fitted_on)
     assert {p.key for p in groups["ampere"]} >= set(AMPERE.fitted_on)
-    constants, _ = fit_joint(groups, _script().PER_GENERATION)
+    script = _script()
+    fitted = fit_joint(groups, script.PER_GENERATION, script.HELD, script.CLASS_FACTORS)
     for gen, documented in (("pascal", PASCAL), ("ampere", AMPERE)):
-        for got, want in zip(constants[gen], documented.constants):
+        for got, want in zip(fitted.constants[gen], documented.constants):
             assert got == pytest.approx(want, rel=0.01, abs=0.002), gen
-    loo = leave_one_out_joint(groups, _script().PER_GENERATION)
+        assert set(fitted.class_factors) == {k for k, _ in documented.class_factors}
+        for k, want in documented.class_factors:
+            assert fitted.class_factors[k] == pytest.approx(want, rel=0.01), (gen, k)
+    loo = leave_one_out_joint(groups, script.PER_GENERATION, script.HELD, script.CLASS_FACTORS)
     assert rms_log(loo["pascal"]) == pytest.approx(PASCAL.loo_rms_log_error, abs=0.005)
+    assert rms_log(loo["ampere"]) == pytest.approx(AMPERE.loo_rms_log_error, abs=0.005)
     # out of sample is worse than in sample: the figure docs quote is the honest one
     assert PASCAL.loo_rms_log_error > PASCAL.rms_log_error
 
@@ -95,6 +100,48 @@ def test_leave_one_out_predicts_each_figure_without_it():
     # a figure off the model shows in its own leave-one-out ratio
     bad = [*points[:-1], Point("m5", points[-1].rows, spec, points[-1].runtime_ms * 2)]
     assert leave_one_out(bad, free, {"compute_efficiency": 1.0})[-1].ratio < 0.6
+
+
+def test_a_shared_class_factor_is_recovered_by_the_joint_fit():
+    import torch
+
+    spec = gpu_spec("custom:fp32_tflops=1,bandwidth_gbs=1")
+    truth, factor = (1.0, 0.5, 20.0), 4.0
+    groups = {"pascal": [], "ampere": []}
+    for gen in groups:
+        for i in range(1, 6):
+            linear = OpRow("m.fc", "aten.addmm", "linear", 0, 10**6 * (6 - i), 0,
+                           torch.float32, "linear")
+            rows = [_row(0, 10**6 * i)] * (2 * i) + [linear] * i
+            ms = Point("", rows, spec, 1.0).predicted_ms(truth, {"linear": factor})
+            groups[gen].append(Point(f"{gen}{i}", rows, spec, ms))
+    fitted = fit_joint(groups, ("bandwidth_efficiency",), {"compute_efficiency": 1.0},
+                       ("linear",))
+    assert fitted.class_factors["linear"] == pytest.approx(factor, rel=1e-2)
+    assert fitted.constants["ampere"][1] == pytest.approx(0.5, rel=1e-2)
+    assert fitted.rms_log_error < 1e-3
+    # without the factor the same figures cannot be fitted
+    assert fit_joint(groups, ("bandwidth_efficiency",),
+                     {"compute_efficiency": 1.0}).rms_log_error > 0.01
+
+
+def test_linear_kernels_are_their_own_cost_class():
+    from torch import nn
+
+    from esrprof.prediction.api import _run_trace
+
+    class ChannelsLast1x1(nn.Module):  # BSRN's 1x1 convolution, written as a Linear
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+
+        def forward(self, x):
+            return self.fc(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2) @ x.transpose(-2, -1)
+
+    trace, _ = _run_trace(ChannelsLast1x1(), (1, 16, 8, 8), "meta", None, cost=True)
+    classes = {(r.kind, r.cost_class) for r in trace.observers[1].rows if r.flops}
+    # the Linear's GEMM is "linear"; a matmul outside any nn.Linear has no class
+    assert classes == {("linear", "linear"), ("matmul", "")}
 
 
 def test_the_card_says_when_a_generation_borrows_its_constants():

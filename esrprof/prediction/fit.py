@@ -33,9 +33,10 @@ class Point:
     gpu: GpuSpec
     runtime_ms: float
 
-    def predicted_ms(self, constants: Sequence[float]) -> float:
+    def predicted_ms(self, constants: Sequence[float],
+                     class_factors: Mapping[str, float] | None = None) -> float:
         return total_seconds(self.rows, self.gpu.peak_flops, self.gpu.bandwidth,
-                             constants) * 1e3
+                             constants, class_factors) * 1e3
 
 
 def fit_constants(points: Sequence[Point], free: Sequence[str] = NAMES,
@@ -100,14 +101,32 @@ def rms_log(held: Sequence[Held]) -> float:
     return math.sqrt(sum(math.log(h.ratio) ** 2 for h in held) / len(held)) if held else 0.0
 
 
+# A shared class factor's bounds: from 1/5 to 50 times the roofline time of its class.
+FACTOR_BOUNDS, FACTOR_START, FACTOR_SCALE = (0.2, 50.0), 1.0, 0.5
+
+
+@dataclass(frozen=True)
+class JointFit:
+    """One fit over every generation's figures: each generation's constants (in
+    :data:`NAMES` order), the class factors shared by all, the in-sample RMS log error."""
+
+    constants: dict[str, tuple[float, ...]]
+    class_factors: dict[str, float]
+    rms_log_error: float
+
+    def predicted_ms(self, generation: str, point: Point) -> float:
+        return point.predicted_ms(self.constants[generation], self.class_factors)
+
+
 def fit_joint(groups: Mapping[str, Sequence[Point]],
               per_generation: Sequence[str] = ("bandwidth_efficiency",),
               held: Mapping[str, float] | None = None,
-              ) -> tuple[dict[str, tuple[float, ...]], float]:
+              class_factors: Sequence[str] = (),
+              ) -> JointFit:
     """One fit over every generation's figures: the constants in ``per_generation`` get one
     value per generation, the others not ``held`` are shared by all (e.g. the per-kernel
-    floor, host-side work of the same software era). Returns each generation's constants and
-    the in-sample RMS log error over all figures."""
+    floor, host-side work of the same software era), and each cost class in
+    ``class_factors`` (runtime.COST_CLASSES) gets one factor on its roofline time, shared."""
     least_squares = require("scipy.optimize", "fitting a calibration").least_squares
 
     held = dict(held or {})
@@ -115,43 +134,49 @@ def fit_joint(groups: Mapping[str, Sequence[Point]],
     shared = [n for n in NAMES if n not in per_generation and n not in held]
     layout: list[tuple[str, str | None]] = [(n, None) for n in shared]
     layout += [(n, g) for g in gens for n in per_generation if n not in held]
+    n_const = len(layout)
 
-    def constants(p: Sequence[float]) -> dict[str, tuple[float, ...]]:
+    def split(p: Sequence[float]) -> tuple[dict[str, tuple[float, ...]], dict[str, float]]:
         out = {}
         for g in gens:
             c = [held.get(n, START[i]) for i, n in enumerate(NAMES)]
-            for (n, owner), v in zip(layout, p):
+            for (n, owner), v in zip(layout, p[:n_const]):
                 if owner is None or owner == g:
                     c[NAMES.index(n)] = float(v)
             out[g] = tuple(c)
-        return out
+        return out, {k: float(v) for k, v in zip(class_factors, p[n_const:])}
 
     def residuals(p: Sequence[float]) -> list[float]:
-        cs = constants(p)
-        return [math.log(pt.predicted_ms(cs[g]) / pt.runtime_ms)
+        cs, fs = split(p)
+        return [math.log(pt.predicted_ms(cs[g], fs) / pt.runtime_ms)
                 for g in gens for pt in groups[g]]
 
     idx = [NAMES.index(n) for n, _ in layout]
-    if sum(len(groups[g]) for g in gens) < len(layout):
+    if sum(len(groups[g]) for g in gens) < n_const + len(class_factors):
         raise ValueError("fewer figures than constants to fit")
-    sol = least_squares(residuals, [START[i] for i in idx],
-                        bounds=([BOUNDS[i][0] for i in idx], [BOUNDS[i][1] for i in idx]),
-                        x_scale=[SCALE[i] for i in idx])
+    k = len(class_factors)
+    sol = least_squares(
+        residuals, [START[i] for i in idx] + [FACTOR_START] * k,
+        bounds=([BOUNDS[i][0] for i in idx] + [FACTOR_BOUNDS[0]] * k,
+                [BOUNDS[i][1] for i in idx] + [FACTOR_BOUNDS[1]] * k),
+        x_scale=[SCALE[i] for i in idx] + [FACTOR_SCALE] * k)
     res = residuals(sol.x)
-    return constants(sol.x), math.sqrt(sum(r * r for r in res) / len(res))
+    constants, factors = split(sol.x)
+    return JointFit(constants, factors, math.sqrt(sum(r * r for r in res) / len(res)))
 
 
 def leave_one_out_joint(groups: Mapping[str, Sequence[Point]],
                         per_generation: Sequence[str] = ("bandwidth_efficiency",),
-                        held: Mapping[str, float] | None = None) -> dict[str, list[Held]]:
+                        held: Mapping[str, float] | None = None,
+                        class_factors: Sequence[str] = ()) -> dict[str, list[Held]]:
     """Each figure predicted by the joint fit on all the other figures."""
     out: dict[str, list[Held]] = {g: [] for g in groups}
     for g, points in groups.items():
         for i, pt in enumerate(points):
             rest = {h: [p for j, p in enumerate(ps) if not (h == g and j == i)]
                     for h, ps in groups.items()}
-            cs, _ = fit_joint(rest, per_generation, held)
-            out[g].append(Held(pt.key, pt.runtime_ms, pt.predicted_ms(cs[g])))
+            fitted = fit_joint(rest, per_generation, held, class_factors)
+            out[g].append(Held(pt.key, pt.runtime_ms, fitted.predicted_ms(g, pt)))
     return out
 
 
@@ -186,5 +211,5 @@ def fit_calibration(
                        generation or spec.generation or "ampere", loo_rms)
 
 
-__all__ = ["BOUNDS", "NAMES", "START", "Held", "Point", "fit_calibration", "fit_constants",
-           "fit_joint", "leave_one_out", "leave_one_out_joint", "rms_log"]
+__all__ = ["BOUNDS", "NAMES", "START", "Held", "JointFit", "Point", "fit_calibration",
+           "fit_constants", "fit_joint", "leave_one_out", "leave_one_out_joint", "rms_log"]

@@ -2,15 +2,16 @@
 
 Each benchmark is a tiny module run for real on the device at hand: a copy (the bandwidth), a
 one-element add (the per-kernel floor), convolutions by shape class (dense 3×3 at 48 channels,
-1×1, depthwise, few input channels), the element-wise and data-movement classes small SR models
-spend their time in (adaptive pooling at an uneven size, interpolation, pixel-shuffle,
-layer-norm, GELU, softmax, a permute made contiguous) and fused attention (SDPA); on a GPU also
-fp16 convolutions (tensor cores). The same module is traced on meta tensors through the cost
-model, so each benchmark is a (predicted rows, measured time) point, and the three constants of
-calibration.py are fitted to them (:func:`esrprof.prediction.fit.fit_constants`), the device's
-peak arithmetic and bandwidth taken from the benchmarks themselves (best convolution FLOP/s,
-copy bytes/s). :func:`calibrate` returns a :class:`~esrprof.prediction.gpus.GpuSpec` carrying
-those constants (``esrprof calibrate -o spec.json``; ``--gpu file:spec.json`` uses it).
+1×1, depthwise, few input channels), nn.Linear over channels, the element-wise and data-movement
+classes small SR models spend their time in (adaptive pooling at an uneven size, interpolation,
+pixel-shuffle, layer-norm, GELU, softmax, a permute made contiguous) and fused attention (SDPA);
+on a GPU also fp16 convolutions (tensor cores). The same module is traced on meta tensors
+through the cost model, so each benchmark is a (predicted rows, measured time) point, and the
+three constants of calibration.py are fitted to them
+(:func:`esrprof.prediction.fit.fit_constants`), the device's peak arithmetic and bandwidth taken
+from the benchmarks themselves (best convolution FLOP/s, copy bytes/s). :func:`calibrate`
+returns a :class:`~esrprof.prediction.gpus.GpuSpec` carrying those constants (``esrprof
+calibrate -o spec.json``; ``--gpu file:spec.json`` uses it).
 """
 
 from __future__ import annotations
@@ -51,6 +52,18 @@ class _Tokens(nn.Module):
         return self.layer(x.flatten(2).transpose(1, 2))
 
 
+class _ChannelsLast(nn.Module):
+    """(1, C, H, W) -> channels last (1, H, W, C) view -> ``layer`` -> back: a 1x1
+    convolution written as an nn.Linear, as BSRN writes it."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
 def _sdpa(x: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     q = x.reshape(b, 2, c // 2, h * w).transpose(-2, -1)  # 2 heads of c/2
@@ -81,6 +94,8 @@ BENCHES: tuple[Bench, ...] = (
           lambda: nn.Conv2d(48, 48, 3, 1, 1, groups=48)),
     Bench("conv_few_channels", "convolution: 3 input channels", lambda: nn.Conv2d(3, 48, 3, 1, 1),
           channels=3),
+    Bench("linear_channels_last", "nn.Linear over channels (a tall, skinny GEMM)",
+          lambda: _ChannelsLast(nn.Linear(48, 48))),
     Bench("adaptive_pool_uneven", "adaptive pooling at an uneven size",
           lambda: _Fn(lambda x: F.adaptive_avg_pool2d(x, (x.shape[-2] // 3 + 1,
                                                           x.shape[-1] // 3 + 1)))),

@@ -98,7 +98,7 @@ class CostObserver(Observer):
 # The op cost classes a microbenchmark measures (microbench.py); a calibrated device's
 # ``class_factors`` scale each class's roofline time.
 COST_CLASSES = ("conv_dense", "conv_1x1", "conv_depthwise", "conv_few_channels", "conv_half",
-                "conv_half_unaligned",
+                "conv_half_unaligned", "linear",
                 "adaptive_pool", "interpolate", "pixel_shuffle", "layer_norm", "gelu", "softmax",
                 "copy", "attention")
 _BY_OP = {
@@ -132,6 +132,8 @@ def cost_class(name: str, kind: str, args: Sequence[Any], dtype: torch.dtype) ->
         return "conv_dense"
     if kind == "attention":
         return "attention"
+    if kind == "linear":  # the GEMM of an nn.Linear: in SR models, tall and skinny
+        return "linear"
     return _BY_OP.get(name, "")
 
 
@@ -204,13 +206,15 @@ def op_times(
 
 
 def total_seconds(
-    rows: Sequence[OpRow], peak_flops: Any, bandwidth: float, constants: Sequence[float]
+    rows: Sequence[OpRow], peak_flops: Any, bandwidth: float, constants: Sequence[float],
+    class_factors: Mapping[str, float] | None = None,
 ) -> float:
-    """Predicted seconds of ``rows`` under (compute eff., bandwidth eff., floor in µs)."""
+    """Predicted seconds of ``rows`` under (compute eff., bandwidth eff., floor in µs) and
+    the cost classes' factors."""
     ec, eb, floor_us = constants
     return sum(t.seconds for t in op_times(
         rows, peak_flops=peak_flops, bandwidth=bandwidth, compute_efficiency=ec,
-        bandwidth_efficiency=eb, floor_s=floor_us * 1e-6,
+        bandwidth_efficiency=eb, floor_s=floor_us * 1e-6, class_factors=class_factors,
     ))
 
 
