@@ -31,6 +31,7 @@ from esrprof.errors import (
 from esrprof.results import ModelInfo
 from esrprof.specs import check_file, check_weights, is_file_target, split_spec
 from esrprof.specs import parse_kwargs as parse_kwargs  # its home is specs (no torch there)
+from esrprof.stay import moves_note, stay_on_device
 
 # Keys under which training frameworks nest the weights (BasicSR, Lightning, plain dicts).
 _WRAPPER_KEYS = ("params", "params_ema", "state_dict", "model_state_dict", "model", "net",
@@ -43,6 +44,7 @@ _PREFIXES = ("module.", "_orig_mod.")
 class LoadedModel:
     model: nn.Module
     info: ModelInfo
+    notes: tuple[str, ...] = ()  # one line each, for the command line to print
 
 
 def resolve(spec: str) -> type[nn.Module]:
@@ -175,17 +177,24 @@ def exec_source(
 
 
 def build(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
-    factory = resolve(spec)
+    return _build(spec, kwargs)[0]
+
+
+def _build(spec: str, kwargs: Mapping[str, Any] | None = None) -> tuple[nn.Module, int]:
+    """The model, and how many moves to CUDA its import and constructor asked for where
+    there is no CUDA (esrprof.stay: they leave tensors on the CPU)."""
     kwargs = dict(kwargs or {})
-    try:
-        model = factory(**kwargs)
-    except USER_CODE_ERRORS as exc:
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        name = getattr(factory, "__name__", spec)
-        raise user_code_failed(f"{name}({args})", exc) from exc
+    with stay_on_device(not torch.cuda.is_available()) as stay:
+        factory = resolve(spec)
+        try:
+            model = factory(**kwargs)
+        except USER_CODE_ERRORS as exc:
+            args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            name = getattr(factory, "__name__", spec)
+            raise user_code_failed(f"{name}({args})", exc) from exc
     if not isinstance(model, nn.Module):
         raise SpecError(f"{spec} built a {type(model).__name__}, not a torch.nn.Module")
-    return model
+    return model, stay.moves if stay is not None else 0
 
 
 def read_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
@@ -280,7 +289,7 @@ def load_model(
     name: str | None = None,
 ) -> LoadedModel:
     """Build ``spec(**kwargs)`` and, if given, load ``weights`` strictly."""
-    model = build(spec, kwargs)
+    model, moves = _build(spec, kwargs)
     if weights is not None:
         load_weights(model, read_checkpoint(weights, allow_pickle=allow_pickle), str(weights))
     cls = type(model).__name__
@@ -291,5 +300,6 @@ def load_model(
         weights=str(weights) if weights is not None else None,
         class_name=cls,
     )
-    return LoadedModel(model, info)
+    notes = (moves_note(moves, "while it was built"),) if moves else ()
+    return LoadedModel(model, info, notes)
 

@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         allow_pickle=args.allow_pickle,
         name=args.name,
     )
+    for note in loaded.notes:
+        print(f"esrprof: note: {note}", file=sys.stderr)
     if run_config is not None:
         run_config = dataclasses.replace(run_config, trained=args.weights is not None)
     result = api.profile(
