@@ -34,6 +34,8 @@ def run_task(task: dict[str, Any]) -> Path:
     rules = task.get("rules", {})
     loaded = load_model(entry.model, entry.kwargs, entry.weights,
                         allow_pickle=bool(rules.get("allow_pickle")), name=entry.name)
+    for note in loaded.notes:  # the entry's log keeps it
+        print(f"esrprof: note: {note}", file=sys.stderr)
     year = api.rules_for(rules.get("challenge"))  # None: the latest year's rules
     run_config = None
     if rules.get("run"):
