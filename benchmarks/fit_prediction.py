@@ -162,58 +162,31 @@ def by_kind(groups: dict[str, list], constants: dict, factors: dict, loo: dict) 
 
 
 
-# Op classes BSRN and MobileSR (the two figures the roofline under-predicts most) share:
-# a free factor on any one of them is a candidate explanation.
-SUSPECTS = {
-    "depthwise conv": lambda r: r.cost_class == "conv_depthwise",
-    "Linear (nn.Linear)": lambda r: r.kind == "linear",
-    "GELU": lambda r: r.cost_class == "gelu",
-}
+# Op cost classes BSRN and MobileSR (the two figures the plain roofline under-predicts most)
+# share: a free factor on any one of them is a candidate explanation.
+SUSPECTS = {"depthwise conv": "conv_depthwise", "Linear (nn.Linear)": "linear", "GELU": "gelu"}
 
 
 def suspect_classes(groups: dict[str, list]) -> None:
-    """Refit (bandwidth efficiency per generation, one shared floor, compute at the
-    datasheet) with one more free constant: a factor on one op class's roofline time. Prints
+    """Refit the same joint model (bandwidth efficiency per generation, one shared floor,
+    compute held) with a factor on one suspect cost class instead of CLASS_FACTORS. Prints
     its leave-one-out figures and which published figures contain the class at all: when
     several classes fit equally well and only the same figures contain them, the figures
     cannot say which class is slow."""
-    from scipy.optimize import least_squares
-
-    gens = list(groups)
-    points = [(gens.index(g), p) for g in gens for p in groups[g]]
-
-    def parts(p, slow) -> list[tuple[float, float, bool]]:
-        out = []
-        for r in p.rows:
-            kind = "conv" if r.kind == "conv" else "matmul"
-            compute = r.flops / p.gpu.peak_flops(r.dtype, kind) if r.flops else 0.0
-            out.append((compute, r.bytes_moved / p.gpu.bandwidth, slow(r)))
-        return out
-
-    def ms(theta, g, rows) -> float:
-        eb, floor, factor = theta[g], theta[len(gens)] * 1e-6, theta[len(gens) + 1]
-        return 1e3 * sum((factor if s else 1.0) * max(c, t / eb) + floor for c, t, s in rows)
-
-    def fit(sel):
-        def residuals(theta):
-            return [math.log(ms(theta, g, rows) / p.runtime_ms) for g, p, rows in sel]
-        n = len(gens)
-        return least_squares(residuals, [0.5] * n + [30.0, 1.0],
-                             bounds=([0.01] * n + [0.0, 0.05], [1.0] * n + [200.0, 50.0]),
-                             x_scale=[0.1] * n + [10.0, 0.5]).x
+    from esrprof.prediction.fit import fit_joint, leave_one_out_joint, rms_log
 
     print("\none free factor per suspect op class (leave-one-out over all figures):")
     print(f"  {'class':<20}{'factor':>8}{'LOO RMS':>9}{'within 25 %':>13}  figures with it")
-    for name, slow in SUSPECTS.items():
-        sel = [(g, p, parts(p, slow)) for g, p in points]
-        theta = fit(sel)
-        held = [ms(fit(sel[:i] + sel[i + 1:]), g, rows) / p.runtime_ms
-                for i, (g, p, rows) in enumerate(sel)]
-        rms = math.sqrt(sum(math.log(h) ** 2 for h in held) / len(held))
-        within = sum(abs(h - 1) <= 0.25 for h in held)
-        having = [p.key.split("@")[0] for g, p, rows in sel if any(s for *_, s in rows)]
-        print(f"  {name:<20}{theta[-1]:>8.1f}{rms:>9.3f}{within:>9}/{len(held):<3}  "
+    for name, cls in SUSPECTS.items():
+        factor = fit_joint(groups, PER_GENERATION, HELD, (cls,)).class_factors[cls]
+        held = [h for hs in leave_one_out_joint(groups, PER_GENERATION, HELD, (cls,)).values()
+                for h in hs]
+        within = sum(abs(h.ratio - 1) <= 0.25 for h in held)
+        having = [p.key.split("@")[0] for ps in groups.values() for p in ps
+                  if any(r.cost_class == cls for r in p.rows)]
+        print(f"  {name:<20}{factor:>8.1f}{rms_log(held):>9.3f}{within:>9}/{len(held):<3}  "
               + ", ".join(dict.fromkeys(having)))
+
 
 if __name__ == "__main__":
     main()

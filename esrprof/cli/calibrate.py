@@ -14,7 +14,8 @@ def register(sub: Any) -> None:
         "calibrate",
         help="measure this device's runtime constants (microbenchmarks) for --gpu file:SPEC",
         description="Run one microbenchmark per op cost class (copy, kernel floor, "
-        "convolutions by shape class, pooling, interpolation, pixel-shuffle, layer-norm, GELU, "
+        "convolutions by shape class, nn.Linear over channels, pooling, interpolation, "
+        "pixel-shuffle, layer-norm, GELU, "
         "softmax, permute copies, SDPA; fp16 convolutions on a GPU) on the device, fit the "
         "runtime constants to them and write a spec that --gpu file:SPEC uses.",
     )
